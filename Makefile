@@ -1,0 +1,58 @@
+# Two commands matter: `make run` (set up and serve the demo model) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+BUF_VERSION := 1.75.0
+BUF := .tools/node_modules/.bin/buf
+HOST ?= 127.0.0.1
+PORT ?= 50051
+
+.PHONY: run install dev test pytest lint proto demo-model bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# The serving install: no torch, no transformers.
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+# Everything: serving + convert/train extras (torch 2.13.0 CPU) + test and lint tools.
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@ $(RUN_STAMP)
+
+install: $(RUN_STAMP)
+dev: $(DEV_STAMP)
+
+run: $(RUN_STAMP)
+	$(BIN)/s2s serve --host $(HOST) --port $(PORT) --log-format console
+
+test: lint pytest
+
+pytest: $(DEV_STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+$(BUF):
+	npm install --no-audit --no-fund --silent --prefix .tools @bufbuild/buf@$(BUF_VERSION)
+
+lint: $(DEV_STAMP) $(BUF)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BUF) lint
+
+proto: $(DEV_STAMP)
+	$(BIN)/python scripts/gen_proto.py
+
+demo-model: $(DEV_STAMP)
+	$(BIN)/python -m demo_model.build
+
+bench: $(DEV_STAMP)
+	$(BIN)/s2s bench
+
+clean:
+	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -1,0 +1,182 @@
+"""Load generators speaking the real gRPC API: closed loop (C callers) and open loop (a rate).
+
+Requests are built once before the clock starts, so the client spends its time on the wire and
+not on protobuf construction; the client shares the machine with the server, as callers do on
+a one-box deployment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from service.api import seq2seq_pb2 as pb
+from service.api import seq2seq_pb2_grpc as pb_grpc
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+@dataclass
+class LoadResult:
+    concurrency: int
+    seconds: float
+    latencies_ms: list[float] = field(default_factory=list)
+    output_tokens: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def ok(self) -> int:
+        return self.statuses.get("OK", 0)
+
+    def summary(self) -> dict[str, Any]:
+        lat = self.latencies_ms
+        return {
+            "concurrency": self.concurrency,
+            "seconds": round(self.seconds, 2),
+            "requests_ok": self.ok,
+            "statuses": dict(self.statuses),
+            "sentences_per_s": round(self.ok / self.seconds, 2),
+            "tokens_per_s": round(self.output_tokens / self.seconds, 1),
+            "p50_ms": round(percentile(lat, 50), 2),
+            "p95_ms": round(percentile(lat, 95), 2),
+            "p99_ms": round(percentile(lat, 99), 2),
+        }
+
+
+def build_requests(
+    sentences: Sequence[str], *, model: str, source: str, target: str, options: dict[str, Any]
+) -> list[pb.TranslateRequest]:
+    opts = pb.DecodingOptions(**options)
+    return [
+        pb.TranslateRequest(
+            texts=[s], model=model, source_language=source, target_language=target, options=opts
+        )
+        for s in sentences
+    ]
+
+
+async def closed_loop(
+    target: str,
+    requests: Sequence[pb.TranslateRequest],
+    *,
+    concurrency: int,
+    seconds: float,
+    warmup: float,
+) -> LoadResult:
+    """``concurrency`` callers, each sending its next request as soon as the last one answers.
+
+    Throughput is the completions inside ``[warmup, warmup + seconds]`` divided by ``seconds``;
+    latencies are those of the same completions.
+    """
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = pb_grpc.Seq2SeqServiceStub(channel)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        measure_from = start + warmup
+        stop = measure_from + seconds
+        result = LoadResult(concurrency, seconds)
+
+        async def caller(offset: int) -> None:
+            i = offset
+            while True:
+                sent = loop.time()
+                if sent >= stop:
+                    return
+                request = requests[i % len(requests)]
+                i += concurrency
+                try:
+                    reply = await stub.Translate(request, timeout=300)
+                    status = "OK"
+                except grpc.aio.AioRpcError as exc:
+                    status = exc.code().name
+                    reply = None
+                done = loop.time()
+                # Completions inside the window: a request that waited through the warm-up
+                # still counts, so long latencies at high C do not hide throughput.
+                if measure_from <= done <= stop:
+                    result.statuses[status] += 1
+                    if reply is not None:
+                        result.latencies_ms.append((done - sent) * 1000)
+                        result.output_tokens += sum(r.output_tokens for r in reply.results)
+
+        await asyncio.gather(*(caller(k) for k in range(concurrency)))
+        return result
+
+
+@dataclass
+class OpenLoopResult:
+    rate: float
+    seconds: float
+    sent: int = 0
+    admitted_ms: list[float] = field(default_factory=list)
+    rejected_ms: list[float] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "offered_per_s": round(self.rate, 1),
+            "achieved_offered_per_s": round(self.sent / self.seconds, 1),
+            "seconds": self.seconds,
+            "sent": self.sent,
+            "statuses": dict(self.statuses),
+            "admitted_per_s": round(len(self.admitted_ms) / self.seconds, 2),
+            "admitted_p50_ms": round(percentile(self.admitted_ms, 50), 2),
+            "admitted_p99_ms": round(percentile(self.admitted_ms, 99), 2),
+            "rejected_p50_ms": round(percentile(self.rejected_ms, 50), 2),
+            "rejected_p99_ms": round(percentile(self.rejected_ms, 99), 2),
+        }
+
+
+async def open_loop(
+    target: str, requests: Sequence[pb.TranslateRequest], *, rate: float, seconds: float
+) -> OpenLoopResult:
+    """Requests at a fixed rate whatever the answers: what overload looks like to a server."""
+    result = OpenLoopResult(rate, seconds)
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = pb_grpc.Seq2SeqServiceStub(channel)
+        loop = asyncio.get_running_loop()
+
+        async def one(request: pb.TranslateRequest) -> None:
+            sent = loop.time()
+            try:
+                await stub.Translate(request, timeout=300)
+                status = "OK"
+            except grpc.aio.AioRpcError as exc:
+                status = exc.code().name
+            elapsed = (loop.time() - sent) * 1000
+            result.statuses[status] += 1
+            (result.admitted_ms if status == "OK" else result.rejected_ms).append(elapsed)
+
+        tasks: list[asyncio.Task[None]] = []
+        start = loop.time()
+        interval = 1.0 / rate
+        i = 0
+        while (now := loop.time()) < start + seconds:
+            due = start + i * interval
+            if due > now:
+                await asyncio.sleep(due - now)
+            tasks.append(asyncio.create_task(one(requests[i % len(requests)])))
+            i += 1
+        result.sent = i
+        await asyncio.gather(*tasks)
+    return result
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def now() -> float:
+    return time.perf_counter()

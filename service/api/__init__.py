@@ -1,0 +1,1 @@
+"""Generated gRPC stubs of the seq2seq.v1 contract."""

@@ -1,0 +1,256 @@
+"""The `s2s` command: serve, convert, and client calls (translate, summarize, models).
+
+Client commands talk to a running server (``--target host:port``) through `service.client`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from service.client import DEFAULT_TARGET, ClientError, Seq2SeqClient
+from service.types import DecodingOptions, GenerationResult
+
+
+def _serve_parser(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the gRPC server")
+    p.add_argument(
+        "--models",
+        dest="models_dir",
+        type=Path,
+        help="registry directory "
+        "(a folder of model directories); default: the shipped demo registry",
+    )
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="gRPC port (default 50051)")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="default cpu")
+    p.add_argument("--device-index", type=int)
+    p.add_argument(
+        "--compute-type",
+        help="int8, int8_float16, bfloat16, float16, float32, ... "
+        "(default auto: int8 on CPU, bfloat16 for T5 / int8_float16 otherwise on GPU)",
+    )
+    p.add_argument("--inter-threads", type=int, help="engine replicas (0 = auto)")
+    p.add_argument("--intra-threads", type=int, help="threads per replica (0 = auto)")
+    p.add_argument("--max-batch-size", type=int, help="texts per engine call (1 = no batching)")
+    p.add_argument("--max-batch-tokens", type=int, help="padded source tokens per engine call")
+    p.add_argument("--max-wait-ms", type=float, help="wait for company while other batches run")
+    p.add_argument("--max-queue-requests", type=int, help="queued requests before rejecting")
+    p.add_argument("--max-queue-tokens", type=int, help="queued source tokens before rejecting")
+    p.add_argument(
+        "--early-return",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="answer short greedy outputs before the rest of their batch",
+    )
+    p.add_argument("--max-texts", type=int, help="texts per request (default 64)")
+    p.add_argument("--max-text-chars", type=int, help="characters per text")
+    p.add_argument("--max-beam-size", type=int, help="cap on beam_size (default 8)")
+    p.add_argument("--max-length", type=int, help="cap on max_length (default 512)")
+    p.add_argument("--warmup-rounds", type=int)
+    p.add_argument("--grace-seconds", type=float, help="time in-flight calls get on SIGTERM")
+    p.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (0 = off)")
+    p.add_argument("--metrics-host")
+    p.add_argument("--log-level")
+    p.add_argument("--log-format", choices=["json", "console"])
+    p.add_argument(
+        "--log-text",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="log request texts (off by default)",
+    )
+
+
+def _add_client_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("texts", nargs="*", help="texts; read from stdin, one per line, if none")
+    p.add_argument("--target", default=DEFAULT_TARGET, help="server address host:port")
+    p.add_argument("--model", help="model name (default: routed by task and languages)")
+    p.add_argument("--timeout", type=float, default=60.0, help="deadline in seconds")
+    p.add_argument("--beam", dest="beam_size", type=int, help="beam size (1 = greedy)")
+    p.add_argument("--max-length", type=int, help="max output tokens")
+    p.add_argument("--min-length", type=int, help="min output tokens")
+    p.add_argument("--length-penalty", type=float)
+    p.add_argument("--repetition-penalty", type=float)
+    p.add_argument("--no-repeat-ngram-size", type=int)
+    p.add_argument("--n-best", dest="num_hypotheses", type=int, help="hypotheses per text")
+    p.add_argument("--temperature", dest="sampling_temperature", type=float)
+    p.add_argument("--top-k", dest="sampling_top_k", type=int, help="sample from top k (1 = off)")
+    p.add_argument("--top-p", dest="sampling_top_p", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--scores",
+        dest="return_scores",
+        action="store_true",
+        default=None,
+        help="print hypothesis scores",
+    )
+    p.add_argument("--json", action="store_true", help="print the whole response as JSON")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="s2s", description="gRPC translation and summarisation service (seq2seq models)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(sub)
+
+    convert = sub.add_parser("convert", help="convert a checkpoint into a servable model dir")
+    try:
+        from converters.cli import add_convert_arguments
+
+        add_convert_arguments(convert)
+    except ImportError as exc:  # pragma: no cover - only without the converters package
+        convert.set_defaults(convert_error=str(exc))
+
+    translate = sub.add_parser("translate", help="translate texts with a running server")
+    translate.add_argument("--from", dest="source", required=True, help="source language")
+    translate.add_argument("--to", dest="target_language", required=True, help="target language")
+    _add_client_args(translate)
+
+    summarize = sub.add_parser("summarize", help="summarise texts with a running server")
+    summarize.add_argument("--language", default="", help="language of the texts (default en)")
+    _add_client_args(summarize)
+
+    models = sub.add_parser("models", help="list the models a running server serves")
+    models.add_argument("--target", default=DEFAULT_TARGET)
+    models.add_argument("--timeout", type=float, default=30.0)
+    models.add_argument("--json", action="store_true")
+
+    health = sub.add_parser("health", help="exit 0 if a server reports SERVING (probe)")
+    health.add_argument("--target", default=DEFAULT_TARGET)
+    health.add_argument("--timeout", type=float, default=5.0)
+    health.add_argument("--service", default="", help="service name ('' = the whole server)")
+
+    bench = sub.add_parser("bench", help="benchmark the service against the raw engine")
+    bench.set_defaults(bench_args=True)
+    return parser
+
+
+def _options(args: argparse.Namespace) -> DecodingOptions:
+    names = DecodingOptions.__dataclass_fields__
+    given = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    return DecodingOptions(**given)
+
+
+def _texts(args: argparse.Namespace) -> list[str]:
+    if args.texts:
+        return list(args.texts)
+    return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+
+
+def _print_result(result: GenerationResult, args: argparse.Namespace) -> None:
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        return
+    detailed = bool(args.return_scores) or (args.num_hypotheses or 1) > 1
+    for item in result.results:
+        if not detailed:
+            print(item.text)
+            continue
+        for rank, hyp in enumerate(item.hypotheses, 1):
+            score = f"{hyp.score:.4f}" if hyp.score is not None else "-"
+            print(f"{rank}\t{score}\t{hyp.text}")
+        print()
+
+
+def _run_client(args: argparse.Namespace) -> int:
+    try:
+        with Seq2SeqClient(args.target, timeout=args.timeout) as client:
+            if args.command == "models":
+                models = client.list_models()
+                if args.json:
+                    print(json.dumps([asdict(m) for m in models], indent=2, default=str))
+                for m in models if not args.json else []:
+                    pairs = ", ".join(f"{s}→{t}" for s, t in m.translation_pairs)
+                    summ = ", ".join(m.summarization_languages)
+                    print(
+                        f"{m.name}\t{m.family}\t{m.engine}/{m.device}/{m.compute_type}\t"
+                        f"translate: {pairs or '-'}\tsummarize: {summ or '-'}\t"
+                        f"{'ready' if m.ready else 'not ready'}\t{m.revision[:19]}"
+                    )
+                return 0
+            texts = _texts(args)
+            if args.command == "translate":
+                result = client.translate(
+                    texts,
+                    args.source,
+                    args.target_language,
+                    model=args.model,
+                    options=_options(args),
+                )
+            else:
+                result = client.summarize(
+                    texts, model=args.model, options=_options(args), language=args.language
+                )
+            _print_result(result, args)
+            return 0
+    except ClientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        for field, description in exc.field_violations:
+            print(f"  {field}: {description}", file=sys.stderr)
+        return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        from bench.run import main as bench_main
+
+        return int(bench_main(argv[1:]))
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "convert":
+        if getattr(args, "convert_error", None):
+            print(f"error: {args.convert_error}", file=sys.stderr)
+            return 2
+        from converters.cli import run_convert
+
+        return int(run_convert(args))
+    if args.command == "health":
+        return _health(args)
+    return _run_client(args)
+
+
+def _health(args: argparse.Namespace) -> int:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(args.target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            reply = stub.Check(
+                health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout
+            )
+        except grpc.RpcError as exc:
+            print(f"unhealthy: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    print(status)
+    return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from service.config import Settings, SettingsError
+    from service.logging import configure_logging
+    from service.server import serve
+
+    flags = {k: v for k, v in vars(args).items() if k != "command"}
+    try:
+        settings = Settings.build(flags)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(serve(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""The engine interface: token sequences in, hypotheses out, one batch per call.
+
+Engines know nothing of gRPC, queues or callers. `generate` blocks (it is called from a worker
+thread, never on the event loop) and may run up to `parallelism` calls at once.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from service.types import ResolvedOptions
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInput:
+    """One text, tokenized: source tokens and the forced start of the output (may be empty)."""
+
+    source: tuple[str, ...]
+    target_prefix: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EngineHypothesis:
+    tokens: tuple[str, ...]
+    score: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOutput:
+    """The hypotheses for one input, best first."""
+
+    hypotheses: tuple[EngineHypothesis, ...]
+
+
+OutputCallback = Callable[[int, EngineOutput], None]
+"""Called with (index in the batch, output) as soon as one input's output is final."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInfo:
+    """What the registry and ListModels report about a loaded engine."""
+
+    engine: str
+    device: str
+    compute_type: str
+    supports_seed: bool
+
+
+class Engine(abc.ABC):
+    """A loaded model that decodes batches of token sequences."""
+
+    @property
+    @abc.abstractmethod
+    def parallelism(self) -> int:
+        """How many `generate` calls can run at the same time (e.g. CTranslate2 replicas)."""
+
+    @property
+    @abc.abstractmethod
+    def info(self) -> EngineInfo: ...
+
+    @abc.abstractmethod
+    def generate(
+        self,
+        inputs: Sequence[EngineInput],
+        options: ResolvedOptions,
+        on_output: OutputCallback | None = None,
+    ) -> list[EngineOutput]:
+        """Decode one batch with one set of options; blocking.
+
+        If `on_output` is given the engine calls it (from its worker thread) for each input as
+        soon as that input's output is final, possibly before the whole batch is done; every
+        input is reported exactly once, and the full list is also returned in input order.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the model's memory."""

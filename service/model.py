@@ -1,0 +1,96 @@
+"""A served model: manifest, tokenizer, engine and batcher, and the text ⇄ token steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from service.batcher import Batcher
+from service.engines.base import Engine, EngineInput, EngineOutput
+from service.errors import FieldViolation, InvalidInput
+from service.manifest import Manifest, SummarizationRoute, TranslationRoute
+from service.tokenization import Tokenizer
+from service.types import GeneratedText, Hypothesis, ModelInfo
+
+Route = TranslationRoute | SummarizationRoute
+
+
+@dataclass(slots=True)
+class ServedModel:
+    manifest: Manifest
+    path: Path
+    revision: str
+    tokenizer: Tokenizer
+    engine: Engine
+    batcher: Batcher
+    ready: bool = False
+    warmup_seconds: float = field(default=0.0)
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    def prepare(self, texts: tuple[str, ...], route: Route) -> list[EngineInput]:
+        """Apply the task template and tokenize; reject texts longer than the model reads."""
+        inputs: list[EngineInput] = []
+        problems: list[FieldViolation] = []
+        limit = self.manifest.max_input_tokens
+        prefix = tuple(route.target_prefix)
+        for i, text in enumerate(texts):
+            tokens = self.tokenizer.encode(route.input_template.format(text=text))
+            if len(tokens) > limit:
+                problems.append(
+                    FieldViolation(
+                        f"texts[{i}]",
+                        f"is {len(tokens)} tokens long with the task prefix; model "
+                        f"{self.name} reads at most {limit} tokens; shorten or split the text",
+                    )
+                )
+            inputs.append(EngineInput(tuple(tokens), prefix))
+        if problems:
+            raise InvalidInput(problems)
+        return inputs
+
+    def finish(
+        self, inputs: list[EngineInput], outputs: list[EngineOutput], *, with_scores: bool
+    ) -> tuple[GeneratedText, ...]:
+        """Detokenize the engine's outputs (dropping any forced target prefix)."""
+        results = []
+        for item, output in zip(inputs, outputs, strict=True):
+            skip = len(item.target_prefix)
+            hypotheses = []
+            for hyp in output.hypotheses:
+                tokens = hyp.tokens
+                if skip and tokens[:skip] == item.target_prefix:
+                    tokens = tokens[skip:]
+                hypotheses.append(
+                    Hypothesis(
+                        text=self.tokenizer.decode(tokens),
+                        output_tokens=len(tokens),
+                        score=hyp.score if with_scores else None,
+                    )
+                )
+            results.append(GeneratedText(tuple(hypotheses), input_tokens=len(item.source)))
+        return tuple(results)
+
+
+def model_info(served: ServedModel) -> ModelInfo:
+    manifest = served.manifest
+    info = served.engine.info
+    return ModelInfo(
+        name=served.name,
+        revision=served.revision,
+        family=manifest.family,
+        engine=info.engine,
+        device=info.device,
+        compute_type=info.compute_type,
+        translation_pairs=tuple(
+            (r.source_language, r.target_language) for r in manifest.translation
+        ),
+        summarization_languages=tuple(r.language for r in manifest.summarization),
+        default_options=manifest.default_options,
+        max_input_tokens=manifest.max_input_tokens,
+        supports_seed=info.supports_seed,
+        ready=served.ready,
+        description=manifest.description,
+    )

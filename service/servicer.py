@@ -1,0 +1,57 @@
+"""The gRPC servicer: thin by design — from_pb → pipeline → to_pb. Errors are mapped by the
+interceptor, so nothing here catches them."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+
+from service.api import seq2seq_pb2 as pb
+from service.api import seq2seq_pb2_grpc as pb_grpc
+from service.errors import ModelNotReady
+from service.model import model_info
+from service.pipeline import Pipeline
+from service.types import GenerationRequest
+
+
+def _deadline(context: grpc.aio.ServicerContext) -> float | None:
+    """The caller's deadline on the monotonic clock, if it set one."""
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining
+
+
+class Seq2SeqServicer(pb_grpc.Seq2SeqServiceServicer):
+    """Registered before the models load; answers UNAVAILABLE until the server hands it the
+    pipeline."""
+
+    def __init__(self, pipeline: Pipeline | None = None) -> None:
+        self.pipeline = pipeline
+
+    def _ready_pipeline(self) -> Pipeline:
+        if self.pipeline is None:
+            raise ModelNotReady("the server is starting: models are loading", retry_after_ms=1000)
+        return self.pipeline
+
+    async def Translate(
+        self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TranslateResponse:
+        domain = GenerationRequest.from_translate_pb(request)
+        result = await self._ready_pipeline().generate(domain, deadline=_deadline(context))
+        return result.to_translate_pb()
+
+    async def Summarize(
+        self, request: pb.SummarizeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SummarizeResponse:
+        domain = GenerationRequest.from_summarize_pb(request)
+        result = await self._ready_pipeline().generate(domain, deadline=_deadline(context))
+        return result.to_summarize_pb()
+
+    async def ListModels(
+        self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListModelsResponse:
+        if self.pipeline is None:
+            return pb.ListModelsResponse()
+        return pb.ListModelsResponse(
+            models=[model_info(m).to_pb() for m in self.pipeline.registry.models]
+        )

@@ -1,0 +1,309 @@
+"""Domain types of the data plane, and their conversion to and from the wire (`from_pb`/`to_pb`).
+
+The pipeline, batcher and engines only see these types; the generated protobuf classes stop at
+the servicer.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from service.api import seq2seq_pb2 as pb
+
+
+class Task(enum.StrEnum):
+    TRANSLATE = "translate"
+    SUMMARIZE = "summarize"
+
+
+@dataclass(frozen=True, slots=True)
+class DecodingOptions:
+    """Options as a request (or a manifest's defaults) gives them: ``None`` means "not set".
+
+    Field meanings and allowed ranges are documented on ``seq2seq.v1.DecodingOptions``.
+    """
+
+    beam_size: int | None = None
+    max_length: int | None = None
+    min_length: int | None = None
+    length_penalty: float | None = None
+    repetition_penalty: float | None = None
+    no_repeat_ngram_size: int | None = None
+    num_hypotheses: int | None = None
+    sampling_temperature: float | None = None
+    sampling_top_k: int | None = None
+    sampling_top_p: float | None = None
+    seed: int | None = None
+    return_scores: bool | None = None
+
+    @classmethod
+    def from_pb(cls, msg: pb.DecodingOptions) -> DecodingOptions:
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if msg.HasField(f.name):
+                values[f.name] = getattr(msg, f.name)
+        return cls(**values)
+
+    def to_pb(self) -> pb.DecodingOptions:
+        return pb.DecodingOptions(**self.as_dict())
+
+    def as_dict(self) -> dict[str, Any]:
+        """Only the fields that are set (for manifests and logs)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DecodingOptions:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown decoding option(s) {unknown}; expected one of: {sorted(known)}"
+            )
+        return cls(**dict(data))
+
+    def merged_over(self, base: DecodingOptions) -> DecodingOptions:
+        """These options, with unset fields taken from ``base``."""
+        return replace(base, **self.as_dict())
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedOptions:
+    """Concrete decoding options after defaults and validation: what the engine runs with."""
+
+    beam_size: int = 1
+    max_length: int = 256
+    min_length: int = 0
+    length_penalty: float = 1.0
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    num_hypotheses: int = 1
+    sampling_temperature: float = 1.0
+    sampling_top_k: int = 1
+    sampling_top_p: float = 1.0
+    seed: int | None = None
+    return_scores: bool = False
+
+    @property
+    def is_sampling(self) -> bool:
+        return self.sampling_top_k != 1
+
+    def batch_key(self) -> tuple[Any, ...]:
+        """Options that must be equal for two texts to share one engine call.
+
+        ``return_scores`` is left out: the engine always computes scores and the pipeline drops
+        them when not asked. A seeded request is never batched with another request (its
+        caller's seed must give the same samples whatever else is in flight), so the seed is
+        part of the key; the batcher also keeps seeded requests apart (see ``exclusive``).
+        """
+        return (
+            self.beam_size,
+            self.max_length,
+            self.min_length,
+            self.length_penalty,
+            self.repetition_penalty,
+            self.no_repeat_ngram_size,
+            self.num_hypotheses,
+            self.sampling_temperature if self.is_sampling else None,
+            self.sampling_top_k,
+            self.sampling_top_p if self.is_sampling else None,
+            self.seed,
+        )
+
+    @property
+    def exclusive(self) -> bool:
+        """True when the request's texts must run in an engine call of their own."""
+        return self.seed is not None
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """One Translate or Summarize call, in domain terms."""
+
+    task: Task
+    texts: tuple[str, ...]
+    options: DecodingOptions
+    model: str | None = None
+    source_language: str | None = None
+    target_language: str | None = None
+
+    @classmethod
+    def from_translate_pb(cls, msg: pb.TranslateRequest) -> GenerationRequest:
+        return cls(
+            task=Task.TRANSLATE,
+            texts=tuple(msg.texts),
+            options=DecodingOptions.from_pb(msg.options),
+            model=msg.model or None,
+            source_language=msg.source_language,
+            target_language=msg.target_language,
+        )
+
+    @classmethod
+    def from_summarize_pb(cls, msg: pb.SummarizeRequest) -> GenerationRequest:
+        return cls(
+            task=Task.SUMMARIZE,
+            texts=tuple(msg.texts),
+            options=DecodingOptions.from_pb(msg.options),
+            model=msg.model or None,
+            source_language=msg.language or "en",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Hypothesis:
+    text: str
+    output_tokens: int
+    score: float | None = None
+
+    def to_pb(self) -> pb.Hypothesis:
+        msg = pb.Hypothesis(text=self.text, output_tokens=self.output_tokens)
+        if self.score is not None:
+            msg.score = self.score
+        return msg
+
+    @classmethod
+    def from_pb(cls, msg: pb.Hypothesis) -> Hypothesis:
+        return cls(
+            text=msg.text,
+            output_tokens=msg.output_tokens,
+            score=msg.score if msg.HasField("score") else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedText:
+    """The output for one input text: its hypotheses, best first."""
+
+    hypotheses: tuple[Hypothesis, ...]
+    input_tokens: int
+
+    @property
+    def text(self) -> str:
+        return self.hypotheses[0].text if self.hypotheses else ""
+
+    @property
+    def output_tokens(self) -> int:
+        return self.hypotheses[0].output_tokens if self.hypotheses else 0
+
+    def to_pb(self) -> pb.GeneratedText:
+        return pb.GeneratedText(
+            text=self.text,
+            hypotheses=[h.to_pb() for h in self.hypotheses],
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+        )
+
+    @classmethod
+    def from_pb(cls, msg: pb.GeneratedText) -> GeneratedText:
+        return cls(
+            hypotheses=tuple(Hypothesis.from_pb(h) for h in msg.hypotheses),
+            input_tokens=msg.input_tokens,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationResult:
+    """All outputs of one call, in input order, and the model that produced them."""
+
+    results: tuple[GeneratedText, ...]
+    model: str
+    model_revision: str
+
+    def to_translate_pb(self) -> pb.TranslateResponse:
+        return pb.TranslateResponse(
+            results=[r.to_pb() for r in self.results],
+            model=self.model,
+            model_revision=self.model_revision,
+        )
+
+    @classmethod
+    def from_pb(cls, msg: pb.TranslateResponse | pb.SummarizeResponse) -> GenerationResult:
+        return cls(
+            results=tuple(GeneratedText.from_pb(r) for r in msg.results),
+            model=msg.model,
+            model_revision=msg.model_revision,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, with each result's best text and token counts spelled out."""
+        return {
+            "model": self.model,
+            "model_revision": self.model_revision,
+            "results": [
+                {
+                    "text": r.text,
+                    "input_tokens": r.input_tokens,
+                    "output_tokens": r.output_tokens,
+                    "hypotheses": [asdict(h) for h in r.hypotheses],
+                }
+                for r in self.results
+            ],
+        }
+
+    def to_summarize_pb(self) -> pb.SummarizeResponse:
+        return pb.SummarizeResponse(
+            results=[r.to_pb() for r in self.results],
+            model=self.model,
+            model_revision=self.model_revision,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What ListModels reports about one served model."""
+
+    name: str
+    revision: str
+    family: str
+    engine: str
+    device: str
+    compute_type: str
+    translation_pairs: tuple[tuple[str, str], ...]
+    summarization_languages: tuple[str, ...]
+    default_options: DecodingOptions
+    max_input_tokens: int
+    supports_seed: bool
+    ready: bool
+    description: str = ""
+
+    def to_pb(self) -> pb.ModelInfo:
+        return pb.ModelInfo(
+            name=self.name,
+            revision=self.revision,
+            family=self.family,
+            engine=self.engine,
+            device=self.device,
+            compute_type=self.compute_type,
+            translation_pairs=[
+                pb.LanguagePair(source_language=s, target_language=t)
+                for s, t in self.translation_pairs
+            ],
+            summarization_languages=list(self.summarization_languages),
+            default_options=self.default_options.to_pb(),
+            max_input_tokens=self.max_input_tokens,
+            supports_seed=self.supports_seed,
+            ready=self.ready,
+            description=self.description,
+        )
+
+    @classmethod
+    def from_pb(cls, msg: pb.ModelInfo) -> ModelInfo:
+        return cls(
+            name=msg.name,
+            revision=msg.revision,
+            family=msg.family,
+            engine=msg.engine,
+            device=msg.device,
+            compute_type=msg.compute_type,
+            translation_pairs=tuple(
+                (p.source_language, p.target_language) for p in msg.translation_pairs
+            ),
+            summarization_languages=tuple(msg.summarization_languages),
+            default_options=DecodingOptions.from_pb(msg.default_options),
+            max_input_tokens=msg.max_input_tokens,
+            supports_seed=msg.supports_seed,
+            ready=msg.ready,
+            description=msg.description,
+        )

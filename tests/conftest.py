@@ -1,0 +1,28 @@
+"""Shared fixtures: the real server as a subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from service.client import Seq2SeqClient
+from tests.serverproc import DEMO_REGISTRY, ServerProcess, running_server
+
+# Tests may point the suite at another registry while the demo model is being rebuilt.
+REGISTRY = Path(os.environ.get("S2S_TEST_MODELS", str(DEMO_REGISTRY)))
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server with default settings, shared by the tests that only read from it."""
+    with running_server(tmp_path_factory.mktemp("server"), models=REGISTRY) as server:
+        yield server
+
+
+@pytest.fixture
+def client(demo_server: ServerProcess) -> Iterator[Seq2SeqClient]:
+    with Seq2SeqClient(demo_server.target, timeout=120) as c:
+        yield c

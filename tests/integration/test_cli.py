@@ -1,0 +1,51 @@
+"""`s2s translate`, `summarize` and `models` against the running server, as users type them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.serverproc import ROOT, ServerProcess
+
+
+def s2s(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args],
+        cwd=ROOT, input=stdin, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_translate_prints_one_line_per_text(demo_server: ServerProcess) -> None:
+    proc = s2s("translate", "--target", demo_server.target, "--from", "en", "--to", "de",
+               "The dog sleeps.", "It is raining.")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2 and all(lines)
+
+
+def test_translate_reads_stdin_and_prints_n_best_with_scores(demo_server: ServerProcess) -> None:
+    proc = s2s("translate", "--target", demo_server.target, "--from", "en", "--to", "de",
+               "--beam", "4", "--n-best", "3", "--scores", stdin="The dog sleeps.\n")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split("\t") for line in proc.stdout.splitlines() if line]
+    assert [r[0] for r in rows] == ["1", "2", "3"]
+    scores = [float(r[1]) for r in rows]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_summarize_and_models_as_json(demo_server: ServerProcess) -> None:
+    proc = s2s("summarize", "--target", demo_server.target, "--json",
+               "A fire destroyed a cinema in Bristol on Saturday. Nobody was injured.")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["model"] == "t5-demo" and result["results"][0]["text"]
+    proc = s2s("models", "--target", demo_server.target)
+    assert proc.returncode == 0 and "t5-demo" in proc.stdout
+
+
+def test_bad_input_exits_non_zero_with_the_field_named(demo_server: ServerProcess) -> None:
+    proc = s2s("translate", "--target", demo_server.target, "--from", "en", "--to", "de",
+               "--beam", "0", "The dog sleeps.")  # fmt: skip
+    assert proc.returncode == 1
+    assert "beam_size" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,62 @@
+"""The shipped demo model, served for real, translates and summarises unseen inputs correctly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sacrebleu
+
+from demo_model.data import Example, read_jsonl
+from service.client import Seq2SeqClient
+from service.types import DecodingOptions
+
+HELDOUT = Path(__file__).resolve().parents[2] / "demo_model" / "heldout.jsonl"
+PER_TASK = 60
+
+
+def _sample(task: str) -> list[Example]:
+    return [e for e in read_jsonl(HELDOUT) if e.task == task][:PER_TASK]
+
+
+def _quality(outputs: list[str], examples: list[Example]) -> tuple[float, float]:
+    exact = sum(o == e.target for o, e in zip(outputs, examples, strict=True)) / len(examples)
+    chrf = sacrebleu.corpus_chrf(outputs, [[e.target for e in examples]]).score
+    return 100 * exact, chrf
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+def test_heldout_translations_are_correct(client: Seq2SeqClient, beam: int) -> None:
+    examples = _sample("translate")
+    outputs: list[str] = []
+    for start in range(0, len(examples), 20):
+        chunk = examples[start : start + 20]
+        result = client.translate(
+            [e.text for e in chunk], "en", "de", options=DecodingOptions(beam_size=beam)
+        )
+        outputs += [r.text for r in result.results]
+    exact, chrf = _quality(outputs, examples)
+    assert exact >= 80 and chrf >= 95, (exact, chrf)
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+def test_heldout_reports_get_the_right_headline(client: Seq2SeqClient, beam: int) -> None:
+    examples = _sample("summarize")
+    outputs: list[str] = []
+    for start in range(0, len(examples), 20):
+        chunk = examples[start : start + 20]
+        result = client.summarize([e.text for e in chunk], options=DecodingOptions(beam_size=beam))
+        outputs += [r.text for r in result.results]
+    exact, chrf = _quality(outputs, examples)
+    assert exact >= 80 and chrf >= 95, (exact, chrf)
+
+
+def test_sentence_shapes_from_the_readme(client: Seq2SeqClient) -> None:
+    """The examples the README shows a newcomer (agreement, verb-final, separable verb)."""
+    cases = {
+        "The old man sees the small dog.": "Der alte Mann sieht den kleinen Hund.",
+        "I think that the woman reads a book.": "Ich denke, dass die Frau ein Buch liest.",
+        "We go shopping in the morning.": "Wir kaufen am Morgen ein.",
+    }
+    result = client.translate(list(cases), "en", "de")
+    assert [r.text for r in result.results] == list(cases.values())

@@ -1,0 +1,96 @@
+"""The CTranslate2 engine on the shipped demo model: streaming, n-best and length controls."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from service.engines.base import EngineInput, EngineOutput
+from service.engines.ct2 import CT2Engine
+from service.manifest import load_manifest
+from service.tokenization import Tokenizer, load_tokenizer
+from service.types import ResolvedOptions
+from tests.conftest import REGISTRY
+
+SENTENCES = [
+    "The dog sleeps.",
+    "The old man sees the small dog because it is playing in the garden.",
+    "Today my sister buys three red apples.",
+    "The woman calls the doctor.",
+]
+
+
+def _model_dir() -> Path:
+    return sorted(p.parent for p in REGISTRY.glob("*/manifest.json"))[0]
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[CT2Engine]:
+    engine = CT2Engine(_model_dir(), compute_type="int8", inter_threads=2, intra_threads=1)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def inputs() -> list[EngineInput]:
+    model_dir = _model_dir()
+    manifest = load_manifest(model_dir)
+    tokenizer: Tokenizer = load_tokenizer(manifest.tokenizer, model_dir)
+    template = manifest.translation[0].input_template
+    return [EngineInput(tuple(tokenizer.encode(template.format(text=s)))) for s in SENTENCES]
+
+
+def test_parallelism_is_the_number_of_replicas(engine: CT2Engine) -> None:
+    assert engine.parallelism == 2
+    assert engine.info.engine == "ctranslate2"
+    assert engine.info.supports_seed is False
+
+
+def test_streamed_outputs_equal_the_batch_result(
+    engine: CT2Engine, inputs: list[EngineInput]
+) -> None:
+    """Early return must not change anything: same tokens, same scores, each input once."""
+    options = ResolvedOptions(beam_size=1, max_length=64)
+    plain = engine.generate(inputs, options)
+    streamed: dict[int, EngineOutput] = {}
+    lock = threading.Lock()
+
+    def on_output(index: int, output: EngineOutput) -> None:
+        with lock:
+            assert index not in streamed
+            streamed[index] = output
+
+    returned = engine.generate(inputs, options, on_output)
+    assert sorted(streamed) == list(range(len(inputs)))
+    for index, output in enumerate(plain):
+        assert streamed[index].hypotheses[0].tokens == output.hypotheses[0].tokens
+        assert returned[index].hypotheses[0].tokens == output.hypotheses[0].tokens
+        assert streamed[index].hypotheses[0].score == pytest.approx(
+            output.hypotheses[0].score, abs=1e-4
+        )
+    # Outputs of different lengths, so early return has something to return early.
+    assert len({len(o.hypotheses[0].tokens) for o in plain}) > 1
+
+
+def test_n_best_sorted_and_distinct(engine: CT2Engine, inputs: list[EngineInput]) -> None:
+    outputs = engine.generate(inputs, ResolvedOptions(beam_size=4, num_hypotheses=3))
+    for output in outputs:
+        scores = [h.score for h in output.hypotheses]
+        assert len(output.hypotheses) == 3
+        assert len({h.tokens for h in output.hypotheses}) == 3
+        assert scores == sorted(scores, reverse=True)  # type: ignore[type-var]
+
+
+def test_lengths_count_generated_tokens_even_with_a_target_prefix(
+    engine: CT2Engine, inputs: list[EngineInput]
+) -> None:
+    prefix = inputs[0].source[:2]  # any two vocabulary tokens as a forced prefix
+    forced = [EngineInput(i.source, prefix) for i in inputs]
+    outputs = engine.generate(forced, ResolvedOptions(min_length=5, max_length=5))
+    for output in outputs:
+        tokens = output.hypotheses[0].tokens
+        assert tokens[:2] == prefix
+        assert len(tokens) == 2 + 5

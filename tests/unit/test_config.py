@@ -1,0 +1,50 @@
+"""Settings come from flags over environment over defaults, and bad values fail clearly."""
+
+from pathlib import Path
+
+import pytest
+
+from service.config import DEFAULT_MODELS_DIR, Settings, SettingsError
+
+
+def test_defaults_serve_the_shipped_registry_on_loopback() -> None:
+    settings = Settings.build({}, env={})
+    assert settings.models_dir == DEFAULT_MODELS_DIR
+    assert (settings.host, settings.port) == ("127.0.0.1", 50051)
+
+
+def test_flags_beat_environment(tmp_path: Path) -> None:
+    env = {"S2S_PORT": "6000", "S2S_MAX_BATCH_SIZE": "16", "S2S_LOG_TEXT": "yes"}
+    settings = Settings.build({"port": 7000, "models_dir": tmp_path}, env=env)
+    assert settings.port == 7000
+    assert settings.batching.max_batch_size == 16
+    assert settings.log_text is True
+    assert settings.models_dir == tmp_path
+
+
+@pytest.mark.parametrize(
+    ("env", "phrase"),
+    [
+        ({"S2S_PORT": "abc"}, "S2S_PORT='abc'"),
+        ({"S2S_DEVICE": "tpu"}, "expected one of"),
+        ({"S2S_COMPUTE_TYPE": "int4"}, "compute_type"),
+        ({"S2S_MAX_BATCH_SIZE": "0"}, "max_batch_size must be at least 1"),
+        ({"S2S_MODELS_DIR": "/nonexistent"}, "not a directory"),
+    ],
+)
+def test_bad_values_are_rejected(env: dict[str, str], phrase: str) -> None:
+    with pytest.raises(SettingsError, match=phrase):
+        Settings.build({}, env=env)
+
+
+def test_compute_type_defaults() -> None:
+    cpu = Settings.build({}, env={})
+    assert cpu.compute_type_for("t5") == "int8"
+    gpu = cpu.with_overrides(device="cuda")
+    assert gpu.compute_type_for("t5") == "bfloat16"  # T5 overflows in float16
+    assert gpu.compute_type_for("marian") == "int8_float16"
+
+
+def test_thread_layout_on_two_cores() -> None:
+    assert Settings.build({}, env={}).resolve_threads(cpu_count=2) == (2, 1)
+    assert Settings.build({}, env={}).resolve_threads(cpu_count=16) == (4, 4)

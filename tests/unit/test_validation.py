@@ -1,0 +1,121 @@
+"""Every bad input is reported with its field and the allowed values."""
+
+import math
+
+import pytest
+
+from service.config import Limits
+from service.errors import InvalidInput
+from service.types import DecodingOptions, GenerationRequest, ResolvedOptions, Task
+from service.validation import normalize_language, resolve_options, validate_request
+
+LIMITS = Limits(max_texts=4, max_text_chars=50, max_beam_size=8, max_length=512)
+DEFAULTS = DecodingOptions(beam_size=4, max_length=128)
+
+
+def translate(texts: tuple[str, ...] = ("hello",), src: str = "en", tgt: str = "de"):
+    return GenerationRequest(
+        Task.TRANSLATE, texts, DecodingOptions(), source_language=src, target_language=tgt
+    )
+
+
+def fields_of(exc: pytest.ExceptionInfo[InvalidInput]) -> list[str]:
+    return [v.field for v in exc.value.violations]
+
+
+@pytest.mark.parametrize(
+    ("request_", "field", "phrase"),
+    [
+        (translate(()), "texts", "1 to 4"),
+        (translate(("a",) * 5), "texts", "at most 4"),
+        (translate(("ok", "  ")), "texts[1]", "empty"),
+        (translate(("x" * 51,)), "texts[0]", "limit is 50"),
+        (translate(src=""), "source_language", "required"),
+        (translate(tgt="german!"), "target_language", "not a language code"),
+    ],
+)
+def test_request_shape_errors_name_the_field(
+    request_: GenerationRequest, field: str, phrase: str
+) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        validate_request(request_, LIMITS)
+    assert field in fields_of(exc)
+    assert phrase in str(exc.value)
+
+
+def test_all_violations_are_reported_together() -> None:
+    with pytest.raises(InvalidInput) as exc:
+        validate_request(translate(("", ""), src="", tgt=""), LIMITS)
+    assert fields_of(exc) == ["texts[0]", "texts[1]", "source_language", "target_language"]
+
+
+@pytest.mark.parametrize(
+    ("options", "field", "phrase"),
+    [
+        (DecodingOptions(beam_size=0), "options.beam_size", "[1, 8], got 0"),
+        (DecodingOptions(beam_size=9), "options.beam_size", "[1, 8], got 9"),
+        (DecodingOptions(max_length=513), "options.max_length", "[1, 512]"),
+        (DecodingOptions(max_length=0), "options.max_length", "got 0"),
+        (DecodingOptions(min_length=200), "options.min_length", "[0, 128]"),
+        (DecodingOptions(length_penalty=-1.0), "options.length_penalty", "[0, 10]"),
+        (DecodingOptions(repetition_penalty=0.0), "options.repetition_penalty", "(0, 10]"),
+        (DecodingOptions(no_repeat_ngram_size=-1), "options.no_repeat_ngram_size", "got -1"),
+        (DecodingOptions(num_hypotheses=5), "options.num_hypotheses", "at most beam_size (4)"),
+        (DecodingOptions(num_hypotheses=0), "options.num_hypotheses", "[1, 8]"),
+        (
+            DecodingOptions(beam_size=1, sampling_top_k=10, sampling_temperature=0.0),
+            "options.sampling_temperature",
+            "(0, 10]",
+        ),
+        (
+            DecodingOptions(beam_size=1, sampling_top_k=10, sampling_top_p=1.5),
+            "options.sampling_top_p",
+            "(0, 1]",
+        ),
+        (DecodingOptions(beam_size=1, sampling_top_k=-2), "options.sampling_top_k", "got -2"),
+        (DecodingOptions(sampling_top_k=10), "options.sampling_top_k", "needs beam_size 1"),
+        (
+            DecodingOptions(beam_size=1, sampling_top_k=5, sampling_temperature=math.nan),
+            "options.sampling_temperature",
+            "finite",
+        ),
+        (
+            DecodingOptions(beam_size=1, sampling_top_k=5, seed=3),
+            "options.seed",
+            "cannot make sampling reproducible",
+        ),
+    ],
+)
+def test_option_errors_name_the_field_and_range(
+    options: DecodingOptions, field: str, phrase: str
+) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        resolve_options(options, DEFAULTS, LIMITS, supports_seed=False)
+    assert field in fields_of(exc)
+    assert phrase in str(exc.value)
+
+
+def test_resolved_options_take_model_defaults_for_unset_fields() -> None:
+    resolved = resolve_options(
+        DecodingOptions(max_length=20), DEFAULTS, LIMITS, supports_seed=False
+    )
+    assert resolved == ResolvedOptions(beam_size=4, max_length=20)
+
+
+def test_sampling_allows_more_hypotheses_than_beams() -> None:
+    resolved = resolve_options(
+        DecodingOptions(beam_size=1, sampling_top_k=0, num_hypotheses=3),
+        DEFAULTS,
+        LIMITS,
+        supports_seed=False,
+    )
+    assert resolved.is_sampling and resolved.num_hypotheses == 3
+
+
+def test_seed_without_sampling_is_dropped_so_the_request_can_share_batches() -> None:
+    resolved = resolve_options(DecodingOptions(seed=7), DEFAULTS, LIMITS, supports_seed=True)
+    assert resolved.seed is None and not resolved.exclusive
+
+
+def test_language_codes_compare_case_insensitively() -> None:
+    assert normalize_language(" DE_at ") == "de-at"
