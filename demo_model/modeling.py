@@ -1,6 +1,6 @@
 """The demo model's architecture presets and its serving sidecar.
 
-The full preset is sized to train in well under half an hour on two CPU cores (bf16 autocast)
+The full preset trains in about 80 minutes on two CPU cores (bf16 autocast, two stages)
 and still learn the grammar; ``tiny`` exists for the pipeline test.
 """
 
