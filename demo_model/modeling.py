@@ -1,7 +1,7 @@
 """The demo model's architecture presets and its serving sidecar.
 
 The full preset trains in about 80 minutes on two CPU cores (bf16 autocast, two stages)
-and still learn the grammar; ``tiny`` exists for the pipeline test.
+and learns the grammar; ``tiny`` exists for the pipeline test.
 """
 
 from __future__ import annotations

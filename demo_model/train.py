@@ -139,9 +139,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if cfg.init_from is not None:
         from transformers import T5ForConditionalGeneration
 
-        model = T5ForConditionalGeneration.from_pretrained(
-            str(cfg.init_from), dtype=torch.float32
-        )
+        model = T5ForConditionalGeneration.from_pretrained(str(cfg.init_from), dtype=torch.float32)
     else:
         model = build_model(preset, sp.get_piece_size())
     decay = [p for n, p in model.named_parameters() if "layer_norm" not in n]
