@@ -64,10 +64,11 @@ class BatchingConfig:
 
     Attributes:
         max_batch_size: Most texts in one engine call. 1 turns batching off ("naive serving",
-            useful as a benchmark baseline). Default 32: on CPU, batches of 32-64 with
-            ``inter_threads=2`` were fastest on a 2-core machine (larger batches only add
-            padding and latency); on GPU raise it to 64-128, since a GPU batch of 64 costs
-            little more than a batch of 1.
+            useful as a benchmark baseline). Default 64: on a 2-core CPU with
+            ``inter_threads=2`` raw ``translate_batch`` gave 89 sentences/s at batch 32 and 103
+            at batch 64 (docs/benchmarks.md), and a cap of 32 held the service's batches at
+            ~30 under 128 callers; on GPU raise it to 128 or more, since a GPU batch costs
+            little more than one sentence.
         max_batch_tokens: Most padded source tokens in one call, ``len(longest) * texts``. It
             keeps a batch of long texts from blowing up memory and latency while short texts
             still fill `max_batch_size`. Default 8192 (32 texts of 256 tokens) suits CPU; on GPU
@@ -94,7 +95,7 @@ class BatchingConfig:
             dropped by a close that timed out). Default 200 ms, about one CPU batch.
     """
 
-    max_batch_size: int = 32
+    max_batch_size: int = 64
     max_batch_tokens: int = 8192
     max_wait_ms: float = 0.0
     max_queue_requests: int = 512
