@@ -38,6 +38,9 @@ def _serve_parser(sub: Any) -> None:
     )
     p.add_argument("--inter-threads", type=int, help="engine replicas (0 = auto)")
     p.add_argument("--intra-threads", type=int, help="threads per replica (0 = auto)")
+    p.add_argument(
+        "--engine-nice", type=int, help="engine threads' extra nice value (-1 = auto: 10 on cpu)"
+    )
     p.add_argument("--max-batch-size", type=int, help="texts per engine call (1 = no batching)")
     p.add_argument("--max-batch-tokens", type=int, help="padded source tokens per engine call")
     p.add_argument("--max-wait-ms", type=float, help="wait for company while other batches run")

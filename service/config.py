@@ -52,6 +52,9 @@ class Settings:
     # CTranslate2 replicas and threads per replica; 0 = chosen from the machine.
     inter_threads: int = 0
     intra_threads: int = 0
+    # Added to the engine threads' nice value so the event loop gets a core first (-1 = auto:
+    # 10 on CPU, where engine and server share the cores; 0 on GPU, where they do not).
+    engine_nice: int = -1
     limits: Limits = field(default_factory=Limits)
     batching: BatchingConfig = field(default_factory=BatchingConfig)
     # Warm-up requests per model before health turns SERVING (first CTranslate2 calls allocate).
@@ -77,6 +80,17 @@ class Settings:
         inter = self.inter_threads or max(1, min(4, cores))
         intra = self.intra_threads or max(1, cores // inter)
         return inter, intra
+
+    def resolve_engine_nice(self) -> int:
+        """How much lower the engine threads' CPU priority is than the server's.
+
+        Under overload on CPU the engine threads fill every core; at nice 10 the kernel gives a
+        runnable event loop about 10x their weight, so rejections and health checks are answered
+        at once while batches lose only the little time the loop needs (docs/benchmarks.md).
+        """
+        if self.engine_nice >= 0:
+            return self.engine_nice
+        return 10 if self.device == "cpu" else 0
 
     def compute_type_for(self, family: str) -> str:
         """The compute type a model runs in: int8 on CPU; on GPU bfloat16 for the T5 family
@@ -130,6 +144,8 @@ class Settings:
             raise SettingsError(
                 f"log_format is {self.log_format!r}; expected one of: {LOG_FORMATS}"
             )
+        if not -1 <= self.engine_nice <= 19:
+            raise SettingsError(f"engine_nice is {self.engine_nice}; expected 0-19 (-1 = auto)")
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port is {self.port}; expected 0-65535")
         if not self.models_dir.is_dir():

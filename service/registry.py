@@ -40,6 +40,7 @@ def ct2_engine_factory(model_dir: Path, family: str, settings: Settings) -> Engi
         compute_type=settings.compute_type_for(family),
         inter_threads=inter,
         intra_threads=intra,
+        thread_nice=settings.resolve_engine_nice(),
     )
 
 

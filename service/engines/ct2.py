@@ -21,6 +21,7 @@ from service.engines.base import (
     EngineOutput,
     OutputCallback,
 )
+from service.engines.priority import with_lowered_priority
 from service.types import ResolvedOptions
 
 
@@ -34,14 +35,18 @@ class CT2Engine(Engine):
         compute_type: str = "int8",
         inter_threads: int = 1,
         intra_threads: int = 1,
+        thread_nice: int = 0,
     ) -> None:
-        self._translator = ctranslate2.Translator(
-            str(model_dir),
-            device=device,
-            device_index=device_index,
-            compute_type=compute_type,
-            inter_threads=inter_threads,
-            intra_threads=intra_threads,
+        self._translator, self._reniced = with_lowered_priority(
+            lambda: ctranslate2.Translator(
+                str(model_dir),
+                device=device,
+                device_index=device_index,
+                compute_type=compute_type,
+                inter_threads=inter_threads,
+                intra_threads=intra_threads,
+            ),
+            thread_nice,
         )
         self._parallelism = max(1, int(self._translator.num_translators))
         self._eos = _read_eos(model_dir)
@@ -51,6 +56,11 @@ class CT2Engine(Engine):
             compute_type=str(self._translator.compute_type),
             supports_seed=False,
         )
+
+    @property
+    def reniced_threads(self) -> tuple[int, ...]:
+        """Kernel ids of the engine threads that run at the lowered priority."""
+        return tuple(self._reniced)
 
     @property
     def parallelism(self) -> int:

@@ -30,6 +30,7 @@ def test_flags_beat_environment(tmp_path: Path) -> None:
         ({"S2S_COMPUTE_TYPE": "int4"}, "compute_type"),
         ({"S2S_MAX_BATCH_SIZE": "0"}, "max_batch_size must be at least 1"),
         ({"S2S_MODELS_DIR": "/nonexistent"}, "not a directory"),
+        ({"S2S_ENGINE_NICE": "25"}, "engine_nice is 25; expected 0-19"),
     ],
 )
 def test_bad_values_are_rejected(env: dict[str, str], phrase: str) -> None:
@@ -48,3 +49,11 @@ def test_compute_type_defaults() -> None:
 def test_thread_layout_on_two_cores() -> None:
     assert Settings.build({}, env={}).resolve_threads(cpu_count=2) == (2, 1)
     assert Settings.build({}, env={}).resolve_threads(cpu_count=16) == (4, 4)
+
+
+def test_engine_threads_yield_to_the_server_on_cpu_only() -> None:
+    cpu = Settings.build({}, env={})
+    assert cpu.resolve_engine_nice() == 10
+    assert cpu.with_overrides(device="cuda").resolve_engine_nice() == 0
+    assert Settings.build({"engine_nice": 0}, env={}).resolve_engine_nice() == 0
+    assert Settings.build({}, env={"S2S_ENGINE_NICE": "3"}).resolve_engine_nice() == 3
