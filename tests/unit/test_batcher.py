@@ -331,8 +331,10 @@ async def test_callers_arriving_in_the_same_loop_turn_share_the_first_call(
     assert [len(call.inputs) for call in engine.calls] == [5]
 
 
-async def test_free_slot_is_taken_at_once_with_zero_max_wait(harness: Harness) -> None:
-    batcher, engine = await harness.make(parallelism=2, blocked=True)
+async def test_free_slot_is_taken_at_once_when_nobody_is_expected_back(
+    harness: Harness,
+) -> None:
+    batcher, engine = await harness.make(parallelism=2, blocked=True, max_wait_ms=3_600_000)
     first = spawn(batcher, [text("a")])
     await wait_until(lambda: engine.started == 1)
     second = spawn(batcher, [text("b")])
@@ -392,42 +394,81 @@ async def test_exactly_parallelism_calls_in_flight(harness: Harness) -> None:
     assert len(engine.calls) == 10
 
 
-async def test_max_wait_holds_a_small_batch_until_it_is_full(harness: Harness) -> None:
-    batcher, engine = await harness.make(
-        parallelism=2, blocked=True, max_wait_ms=3_600_000, max_batch_size=3
-    )
-    first = spawn(batcher, [text("first")])
+async def test_free_slot_waits_for_the_callers_a_finished_batch_answered(
+    harness: Harness,
+) -> None:
+    # Closed-loop callers come back right after their answers; a free slot that took the one
+    # text queued meanwhile would spend a whole engine call on it.
+    batcher, engine = await harness.make(blocked=True, max_wait_ms=3_600_000)
+    round_one = [spawn(batcher, [text(f"r{i}")]) for i in range(3)]
     await wait_until(lambda: engine.started == 1)
-    held = spawn(batcher, [text("b")])
+    early = spawn(batcher, [text("early")])
     await settle()
-    assert engine.started == 1  # a slot is free, but b waits for company
-    assert batcher.stats().queue_texts == 1
-    more = [spawn(batcher, [text("c")]), spawn(batcher, [text("d")])]
-    await wait_until(lambda: engine.started == 2)  # full group: takes the slot at once
-    assert [x.source[0] for x in engine.calls[1].inputs] == ["b", "c", "d"]
     engine.gate.set()
-    await asyncio.gather(first, held, *more)
+    await asyncio.gather(*round_one)
+    await settle()
+    assert engine.started == 1  # 1 request queued, 3 just answered: wait for them
+    back = [spawn(batcher, [text(f"b{i}")]) for i in range(2)]
+    await settle()
+    assert engine.started == 1  # 2 of the 3 are back
+    back.append(spawn(batcher, [text("b2")]))
+    await asyncio.wait_for(asyncio.gather(early, *back), SAFETY_S)
+    assert [[x.source[0] for x in call.inputs] for call in engine.calls] == [
+        ["r0", "r1", "r2"],
+        ["early", "b0", "b1", "b2"],
+    ]
 
 
-async def test_max_wait_expires_and_the_text_goes_alone(harness: Harness) -> None:
-    batcher, engine = await harness.make(parallelism=2, blocked=True, max_wait_ms=5)
-    first = spawn(batcher, [text("first")])
-    await wait_until(lambda: engine.started == 1)
-    lonely = spawn(batcher, [text("b")])
-    await wait_until(lambda: engine.started == 2)  # its timer fired; the first is still busy
-    assert not first.done()
-    engine.gate.set()
-    await asyncio.gather(first, lonely)
-
-
-async def test_max_wait_does_not_apply_when_the_engine_frees_up(harness: Harness) -> None:
+async def test_returning_callers_are_spread_over_the_free_slots(harness: Harness) -> None:
+    # Two replicas, four callers: both replicas should work, on two texts each, rather than
+    # one replica on all four while the other idles.
     batcher, engine = await harness.make(parallelism=2, blocked=True, max_wait_ms=3_600_000)
-    first = spawn(batcher, [text("first")])
+    round_one = [spawn(batcher, [text(f"r{i}")]) for i in range(4)]
     await wait_until(lambda: engine.started == 1)
-    held = spawn(batcher, [text("b")])
+    engine.gate.set()
+    await asyncio.gather(*round_one)
+    engine.gate.clear()
+    back = [spawn(batcher, [text("b0")])]
     await settle()
-    engine.gate.set()  # first finishes: nothing in flight, so b goes at once
-    await asyncio.wait_for(asyncio.gather(first, held), SAFETY_S)
+    assert engine.started == 1  # its share of the four is two
+    back.append(spawn(batcher, [text("b1")]))
+    await wait_until(lambda: engine.started == 2)
+    back += [spawn(batcher, [text("b2")]), spawn(batcher, [text("b3")])]
+    await wait_until(lambda: engine.started == 3)
+    engine.gate.set()
+    await asyncio.wait_for(asyncio.gather(*back), SAFETY_S)
+    assert [len(call.inputs) for call in engine.calls] == [4, 2, 2]
+
+
+async def test_a_full_batch_goes_at_once_while_callers_are_expected(harness: Harness) -> None:
+    batcher, engine = await harness.make(blocked=True, max_wait_ms=3_600_000, max_batch_size=2)
+    round_one = [spawn(batcher, [text(f"r{i}")]) for i in range(2)]
+    await wait_until(lambda: engine.started == 1)
+    queued = [spawn(batcher, [text(f"q{i}")]) for i in range(2)]  # arrive before the answers
+    await settle()
+    engine.gate.set()
+    await asyncio.wait_for(asyncio.gather(*round_one, *queued), SAFETY_S)
+    assert [len(call.inputs) for call in engine.calls] == [2, 2]
+
+
+async def test_waiting_for_returning_callers_is_bounded_by_max_wait(harness: Harness) -> None:
+    batcher, engine = await harness.make(blocked=True, max_wait_ms=5)
+    round_one = [spawn(batcher, [text(f"r{i}")]) for i in range(3)]
+    await wait_until(lambda: engine.started == 1)
+    lonely = spawn(batcher, [text("lonely")])
+    await settle()
+    engine.gate.set()
+    await asyncio.wait_for(asyncio.gather(*round_one, lonely), SAFETY_S)  # nobody came back
+    assert [len(call.inputs) for call in engine.calls] == [3, 1]
+
+
+async def test_a_lone_caller_never_waits_for_company(harness: Harness) -> None:
+    # Its last batch answered one request (with many texts); its next request is all the
+    # company there will be, so it goes at once despite an hour of max_wait_ms.
+    batcher, engine = await harness.make(max_wait_ms=3_600_000)
+    await asyncio.wait_for(batcher.submit([text(f"t{i}") for i in range(5)], GREEDY), SAFETY_S)
+    await asyncio.wait_for(batcher.submit([text("next")], GREEDY), SAFETY_S)
+    assert [len(call.inputs) for call in engine.calls] == [5, 1]
 
 
 # --------------------------------------------------------------------------- backpressure
@@ -664,10 +705,10 @@ async def test_early_return_with_a_multi_text_request_waits_for_all_its_texts(
 
 
 async def test_close_finishes_queued_and_in_flight_work(harness: Harness) -> None:
-    batcher, engine = await harness.make(blocked=True, max_wait_ms=3_600_000, parallelism=2)
+    batcher, engine = await harness.make(blocked=True)
     first = spawn(batcher, [text("first")])
     await wait_until(lambda: engine.started == 1)
-    queued = [spawn(batcher, [text(f"q{i}")]) for i in range(3)]  # held by max_wait
+    queued = [spawn(batcher, [text(f"q{i}")]) for i in range(3)]  # behind the busy engine
     await settle()
     closing = asyncio.create_task(batcher.close())
     await settle()

@@ -57,3 +57,10 @@ def test_engine_threads_yield_to_the_server_on_cpu_only() -> None:
     assert cpu.with_overrides(device="cuda").resolve_engine_nice() == 0
     assert Settings.build({"engine_nice": 0}, env={}).resolve_engine_nice() == 0
     assert Settings.build({}, env={"S2S_ENGINE_NICE": "3"}).resolve_engine_nice() == 3
+
+
+def test_wait_for_company_is_short_on_gpu_unless_set() -> None:
+    assert Settings.build({}, env={}).batching.max_wait_ms == 50.0
+    assert Settings.build({"device": "cuda"}, env={}).batching.max_wait_ms == 5.0
+    assert Settings.build({"device": "cuda", "max_wait_ms": 20}, env={}).batching.max_wait_ms == 20
+    assert Settings.build({}, env={"S2S_MAX_WAIT_MS": "0"}).batching.max_wait_ms == 0.0
