@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--compute-type", help="default: int8 on cpu, int8_float16 on cuda (try float16 too)"
     )
     parser.add_argument("--concurrency", default="1,8,32,128", help="comma-separated C values")
-    parser.add_argument("--seconds", type=float, default=8.0, help="measured time per point")
+    parser.add_argument("--seconds", type=float, default=12.0, help="measured time per point")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured lead-in per point")
     parser.add_argument("--batch-sizes", default="16,32,64", help="ceiling batch sizes to try")
     parser.add_argument("--out-tokens", type=int, default=32, help="forced output length")

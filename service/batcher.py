@@ -332,6 +332,7 @@ class Batcher:
         self._queue_texts = 0
         self._queue_tokens = 0
         self._in_flight = 0
+        self._in_flight_texts = 0
         self._batches = 0
         self._examples = 0
         self._tokens = 0
@@ -621,10 +622,10 @@ class Batcher:
         queued meanwhile would spend a whole engine call on them (on CPU a batch of 1 costs a
         replica about a sixth of a batch of 64), and the callers arriving a millisecond later
         would wait for a whole batch. So while callers are expected back, a free slot waits
-        until its share of them is queued: the queued and expected requests spread over the
-        free slots. Each finished batch's expectation lapses `max_wait_ms` after it finished,
-        which bounds every wait; with nobody expected (an idle engine, a lone caller whose own
-        request is the company it had) the slot is taken at once.
+        until its fair share (`_fair_share`) is queued or nobody more is expected. Each
+        finished batch's expectation lapses `max_wait_ms` after it finished, which bounds every
+        wait; with nobody expected (an idle engine, a lone caller whose own request is the
+        company it had) the slot is taken at once.
         """
         oldest = self._oldest_group()
         if oldest is None:
@@ -632,17 +633,26 @@ class Batcher:
         if self._max_wait <= 0 or self._closing:
             return oldest
         expected = self._expected_returns(time.monotonic())
-        if expected == 0:
+        if expected == 0 or self._queue_texts >= self._fair_share(expected):
             return oldest
-        free = self._parallelism - self._in_flight
-        share = min(self.config.max_batch_size, -(-(self._queue_requests + expected) // free))
-        if self._queue_requests >= share or self._is_full(oldest):
+        if self._is_full(oldest):
             return oldest
         for group in self._groups.values():  # O(groups); only while callers are expected
             if group.live and self._is_full(group):
                 return group
         self._arm_wait_timer(self._returning[0].until)
         return None
+
+    def _fair_share(self, expected: int) -> int:
+        """Most texts one engine slot should take: the work in the system (queued, running and
+        expected back) spread over the slots, within `max_batch_size`.
+
+        Without it one replica taking all 30 queued texts while the other decodes 2 locks them
+        into that uneven rhythm (the small batch keeps coming back alone, the large one is slow),
+        and a many-text request on an idle engine would leave the other replicas idle.
+        """
+        work = self._queue_texts + self._in_flight_texts + expected
+        return max(1, min(self.config.max_batch_size, -(-work // self._parallelism)))
 
     def _expected_returns(self, now: float) -> int:
         """Requests answered within `max_wait_ms` whose callers have not come back yet."""
@@ -682,7 +692,7 @@ class Batcher:
     def _launch(self, group: _Group) -> None:
         """Take the oldest texts of `group` that fit one engine call and start the call."""
         config = self.config
-        max_size = config.max_batch_size
+        max_size = self._fair_share(self._expected_returns(time.monotonic()))
         max_tokens = config.max_batch_tokens
         now = time.monotonic()
         items: list[_Item] = []
@@ -736,6 +746,7 @@ class Batcher:
         padded = longest * count_
         batch = _Batch(items, options, tokens, padded)
         self._in_flight += 1
+        self._in_flight_texts += count_
         self._running.add(batch)
         assert self._executor is not None
         self._executor.submit(self._run, batch)
@@ -791,6 +802,7 @@ class Batcher:
         seconds: float,
     ) -> None:
         self._in_flight -= 1
+        self._in_flight_texts -= len(batch.items)
         self._running.discard(batch)
         batch.finished = True
         items = batch.items

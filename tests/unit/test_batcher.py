@@ -424,20 +424,20 @@ async def test_returning_callers_are_spread_over_the_free_slots(harness: Harness
     # one replica on all four while the other idles.
     batcher, engine = await harness.make(parallelism=2, blocked=True, max_wait_ms=3_600_000)
     round_one = [spawn(batcher, [text(f"r{i}")]) for i in range(4)]
-    await wait_until(lambda: engine.started == 1)
+    await wait_until(lambda: engine.started == 2)  # a fair share each, not 4 on one replica
     engine.gate.set()
     await asyncio.gather(*round_one)
     engine.gate.clear()
     back = [spawn(batcher, [text("b0")])]
     await settle()
-    assert engine.started == 1  # its share of the four is two
+    assert engine.started == 2  # its share of the four is two
     back.append(spawn(batcher, [text("b1")]))
-    await wait_until(lambda: engine.started == 2)
-    back += [spawn(batcher, [text("b2")]), spawn(batcher, [text("b3")])]
     await wait_until(lambda: engine.started == 3)
+    back += [spawn(batcher, [text("b2")]), spawn(batcher, [text("b3")])]
+    await wait_until(lambda: engine.started == 4)
     engine.gate.set()
     await asyncio.wait_for(asyncio.gather(*back), SAFETY_S)
-    assert [len(call.inputs) for call in engine.calls] == [4, 2, 2]
+    assert [len(call.inputs) for call in engine.calls] == [2, 2, 2, 2]
 
 
 async def test_a_full_batch_goes_at_once_while_callers_are_expected(harness: Harness) -> None:
