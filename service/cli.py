@@ -43,7 +43,9 @@ def _serve_parser(sub: Any) -> None:
     )
     p.add_argument("--max-batch-size", type=int, help="texts per engine call (1 = no batching)")
     p.add_argument("--max-batch-tokens", type=int, help="padded source tokens per engine call")
-    p.add_argument("--max-wait-ms", type=float, help="wait for company while other batches run")
+    p.add_argument(
+        "--max-wait-ms", type=float, help="wait for callers a finished batch answered (50; GPU 5)"
+    )
     p.add_argument("--max-queue-requests", type=int, help="queued requests before rejecting")
     p.add_argument("--max-queue-tokens", type=int, help="queued source tokens before rejecting")
     p.add_argument(
