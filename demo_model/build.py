@@ -29,9 +29,14 @@ HELDOUT = HERE / "heldout.jsonl"
 QUALITY = HERE / "quality.json"
 MODEL_DIR = ROOT / "models" / MODEL_NAME
 HELDOUT_PER_TASK = 300
-# (steps, peak learning rate, warm-up steps): the second stage restarts the schedule from the
-# first stage's weights (a warm restart), which is how the shipped checkpoint was trained.
-STAGES: tuple[tuple[int, float, int], ...] = ((2300, 7e-4, 300), (3500, 6e-4, 100))
+# (steps, peak learning rate, warm-up steps, shuffling seed): each later stage restarts the
+# schedule from the previous stage's weights (a warm restart), which is how the shipped
+# checkpoint was trained.
+STAGES: tuple[tuple[int, float, int, int], ...] = (
+    (2300, 7e-4, 300, 1),
+    (3500, 6e-4, 100, 1),
+    (5000, 3e-4, 100, 2),
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,17 +52,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
-    stages = STAGES if args.steps is None else ((args.steps, TrainConfig.lr, TrainConfig.warmup),)
+    stages = (
+        STAGES
+        if args.steps is None
+        else ((args.steps, TrainConfig.lr, TrainConfig.warmup, TrainConfig.seed),)
+    )
     if not args.skip_train:
         if args.checkpoint.exists():
             shutil.rmtree(args.checkpoint)
         previous: Path | None = None
-        for number, (steps, lr, warmup) in enumerate(stages, start=1):
+        for number, (steps, lr, warmup, seed) in enumerate(stages, start=1):
             last = number == len(stages)
             out = args.checkpoint if last else args.checkpoint.with_name(f".stage{number}")
             print(f"training stage {number}/{len(stages)}: {steps} steps, lr {lr}", flush=True)
-            train(TrainConfig(out=out, steps=steps, lr=lr, warmup=warmup, eval_every=800,
-                              init_from=previous))  # fmt: skip
+            train(TrainConfig(out=out, steps=steps, lr=lr, warmup=warmup, seed=seed,
+                              eval_every=800, init_from=previous))  # fmt: skip
             if previous is not None:
                 shutil.rmtree(previous)
             previous = out

