@@ -53,8 +53,8 @@ from service.types import ResolvedOptions
 
 log = structlog.get_logger(__name__)
 
-# Loop timers may fire a hair before their time; a max_wait timer that finds its group due
-# within this margin dispatches it rather than re-arming for a few microseconds.
+# Loop timers may fire a hair before their time; a wait timer that finds the expectation it
+# waited for due within this margin dispatches rather than re-arming for a few microseconds.
 _TIMER_SLACK = 1e-4
 
 __all__ = ["BatchObserver", "Batcher", "BatcherStats", "BatchingConfig"]
@@ -635,8 +635,6 @@ class Batcher:
         expected = self._expected_returns(time.monotonic())
         if expected == 0 or self._queue_texts >= self._fair_share(expected):
             return oldest
-        if self._is_full(oldest):
-            return oldest
         for group in self._groups.values():  # O(groups); only while callers are expected
             if group.live and self._is_full(group):
                 return group
@@ -692,9 +690,9 @@ class Batcher:
     def _launch(self, group: _Group) -> None:
         """Take the oldest texts of `group` that fit one engine call and start the call."""
         config = self.config
-        max_size = self._fair_share(self._expected_returns(time.monotonic()))
-        max_tokens = config.max_batch_tokens
         now = time.monotonic()
+        max_size = self._fair_share(self._expected_returns(now))
+        max_tokens = config.max_batch_tokens
         items: list[_Item] = []
         longest = 0
         tokens = 0
