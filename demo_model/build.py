@@ -29,14 +29,9 @@ HELDOUT = HERE / "heldout.jsonl"
 QUALITY = HERE / "quality.json"
 MODEL_DIR = ROOT / "models" / MODEL_NAME
 HELDOUT_PER_TASK = 300
-# (steps, peak learning rate, warm-up steps, shuffling seed): each later stage restarts the
-# schedule from the previous stage's weights (a warm restart), which is how the shipped
-# checkpoint was trained.
-STAGES: tuple[tuple[int, float, int, int], ...] = (
-    (2300, 7e-4, 300, 1),
-    (3500, 6e-4, 100, 1),
-    (5000, 3e-4, 100, 2),
-)
+# (steps, peak learning rate, warm-up steps, shuffling seed) per stage; a later stage would
+# restart the schedule from the previous stage's weights. The shipped checkpoint is one stage.
+STAGES: tuple[tuple[int, float, int, int], ...] = ((2600, 1e-3, 300, 1),)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,17 +61,19 @@ def main(argv: list[str] | None = None) -> int:
             out = args.checkpoint if last else args.checkpoint.with_name(f".stage{number}")
             print(f"training stage {number}/{len(stages)}: {steps} steps, lr {lr}", flush=True)
             train(TrainConfig(out=out, steps=steps, lr=lr, warmup=warmup, seed=seed,
-                              eval_every=800, init_from=previous))  # fmt: skip
+                              eval_every=500, init_from=previous))  # fmt: skip
             if previous is not None:
                 shutil.rmtree(previous)
             previous = out
-    train_size = TrainConfig.train_size
+    train_size, share = TrainConfig.train_size, TrainConfig.translate_share
     report = args.checkpoint / "training.json"
-    if report.is_file():
-        train_size = int(json.loads(report.read_text())["config"]["train_size"])
+    if report.is_file():  # the held-out set must exclude exactly what this checkpoint saw
+        config = json.loads(report.read_text())["config"]
+        train_size = int(config["train_size"])
+        share = float(config.get("translate_share", 0.6))  # 0.6 before the setting existed
 
     print(f"held-out: {HELDOUT_PER_TASK} examples per task, disjoint from training", flush=True)
-    seen = {e.text for e in training_set(train_size)}
+    seen = {e.text for e in training_set(train_size, translate_share=share)}
     write_jsonl(HELDOUT, heldout_set(HELDOUT_PER_TASK, seen))
 
     from converters import convert

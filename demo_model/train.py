@@ -1,7 +1,8 @@
 """Train the demo T5 from scratch: ``python -m demo_model.train --out DIR [--steps N] [--tiny]``.
 
-Data → sentencepiece → T5 with teacher forcing and cross-entropy (bf16 autocast on CPU, AdamW,
-linear warm-up then cosine decay, length-bucketed batches). Writes a Hugging Face checkpoint
+Data → sentencepiece → T5 with teacher forcing and cross-entropy (bf16 autocast on CPU,
+torch.compile, AdamW with the query projections at a standard transformer's rate, linear warm-up
+then cosine decay, length-bucketed batches). Writes a Hugging Face checkpoint
 (config.json, model.safetensors, spiece.model + tokenizer files), ``serving.json`` for the
 converter and ``training.json`` with the settings and timings of the run.
 """
@@ -37,10 +38,11 @@ MAX_SOURCE_TOKENS = 256
 class TrainConfig:
     out: Path
     preset: str = "full"
-    steps: int = 6000
+    steps: int = 2600
     train_size: int = 400_000
+    translate_share: float = 0.7  # translations are short and hard, reports long and easy
     max_tokens: int = 6144  # padded source + target tokens per batch
-    lr: float = 7e-4  # 2e-3 stalled at loss ~2 (T5 has no attention scaling)
+    lr: float = 1e-3  # queries get lr / sqrt(d_kv): see param_groups
     warmup: int = 300
     weight_decay: float = 0.01
     seed: int = 1
@@ -49,6 +51,7 @@ class TrainConfig:
     eval_every: int = 1000
     eval_size: int = 48  # per task, greedy, for the training log only
     bf16: bool = True
+    compile: bool = True  # torch.compile: fused element-wise kernels, ~15 % faster steps
     save_dtype: str = "bfloat16"  # halves the committed checkpoint; upcasting is exact
     init_from: Path | None = None  # continue from this checkpoint (its weights and tokenizer)
 
@@ -71,6 +74,26 @@ def _lr_at(step: int, cfg: TrainConfig) -> float:
         return cfg.lr * (step + 1) / cfg.warmup
     progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
     return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def param_groups(model: T5ForConditionalGeneration, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """AdamW groups: no decay on norms; query projections at ``lr / sqrt(d_kv)``.
+
+    T5 drops attention's ``1 / sqrt(d_kv)`` and folds it into the query weights' initial scale
+    instead. Adam's steps ignore that scale, so at one learning rate for all weights the queries
+    move ``sqrt(d_kv)`` times faster than in a standard transformer; scaling their rate back
+    gives the standard transformer's training dynamics with the same T5 weights.
+    """
+    query_scale = model.config.d_kv**-0.5
+    groups: dict[tuple[float, float], list[Any]] = {}
+    for name, param in model.named_parameters():
+        decay = 0.0 if "layer_norm" in name else cfg.weight_decay
+        scale = query_scale if name.endswith(".q.weight") else 1.0
+        groups.setdefault((decay, scale), []).append(param)
+    return [
+        {"params": params, "weight_decay": decay, "lr_scale": scale}
+        for (decay, scale), params in groups.items()
+    ]
 
 
 def greedy_exact_match(
@@ -116,7 +139,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     preset = PRESETS[cfg.preset]
     cfg.out.mkdir(parents=True, exist_ok=True)
 
-    examples = training_set(cfg.train_size)
+    examples = training_set(cfg.train_size, translate_share=cfg.translate_share)
     if cfg.init_from is not None:  # the weights only make sense with their own tokenizer
         spiece = cfg.out / SPIECE_FILE
         if cfg.init_from.resolve() != cfg.out.resolve():
@@ -142,14 +165,16 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         model = T5ForConditionalGeneration.from_pretrained(str(cfg.init_from), dtype=torch.float32)
     else:
         model = build_model(preset, sp.get_piece_size())
-    decay = [p for n, p in model.named_parameters() if "layer_norm" not in n]
-    no_decay = [p for n, p in model.named_parameters() if "layer_norm" in n]
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay},
-         {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.lr, betas=(0.9, 0.98), eps=1e-8,
-    )  # fmt: skip
+        param_groups(model, cfg), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-8
+    )
     model.train()
+    forward = model
+    if cfg.compile:  # needs a C++ compiler; without one, dynamo warns and runs eagerly
+        import torch._dynamo
+
+        torch._dynamo.config.suppress_errors = True
+        forward = torch.compile(model, dynamic=True)
     batches = epochs(pairs, rng, max_tokens=cfg.max_tokens)
     train_started = time.perf_counter()
     seen = tokens = 0
@@ -159,9 +184,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         batch = next(batches)
         tensors = collate(pairs, batch)
         for group in optimizer.param_groups:
-            group["lr"] = _lr_at(step, cfg)
+            group["lr"] = _lr_at(step, cfg) * group["lr_scale"]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-            loss = model(**tensors).loss
+            loss = forward(**tensors).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -219,15 +244,22 @@ def _str_or_none(path: Path | None) -> str | None:
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser = argparse.ArgumentParser(prog="python -m demo_model.train", description=__doc__)
     parser.add_argument("--out", type=Path, required=True, help="checkpoint directory to write")
-    parser.add_argument("--steps", type=int, help="optimizer steps (default 6000; tiny: 30)")
+    parser.add_argument("--steps", type=int, help="optimizer steps (default 2600; tiny: 30)")
     parser.add_argument("--tiny", action="store_true", help="tiny model and data (tests)")
     parser.add_argument("--train-size", type=int, help="generated training examples")
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)
+    parser.add_argument(
+        "--translate-share", type=float, default=TrainConfig.translate_share,
+        help="share of translation examples (the rest are summaries)",
+    )  # fmt: skip
     parser.add_argument("--max-tokens", type=int, default=TrainConfig.max_tokens)
     parser.add_argument("--threads", type=int, default=TrainConfig.threads)
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
     parser.add_argument("--eval-every", type=int, help="steps between progress evaluations")
     parser.add_argument("--warmup", type=int, default=TrainConfig.warmup, help="warm-up steps")
+    parser.add_argument(
+        "--no-compile", action="store_true", help="eager PyTorch (skips torch.compile's warm-up)"
+    )
     parser.add_argument(
         "--init-from", type=Path, help="continue training this checkpoint (keeps its tokenizer)"
     )
@@ -237,7 +269,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             out=args.out, preset="tiny", steps=args.steps or 30,
             train_size=args.train_size or 2000, max_tokens=2048, lr=args.lr,
             warmup=10, threads=args.threads, seed=args.seed, log_every=10,
-            eval_every=args.eval_every or 0, eval_size=8,
+            eval_every=args.eval_every or 0, eval_size=8, compile=not args.no_compile,
         )  # fmt: skip
     return TrainConfig(
         out=args.out,
@@ -245,11 +277,13 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         train_size=args.train_size or TrainConfig.train_size,
         lr=args.lr,
         max_tokens=args.max_tokens,
+        translate_share=args.translate_share,
         threads=args.threads,
         seed=args.seed,
         warmup=args.warmup,
         eval_every=TrainConfig.eval_every if args.eval_every is None else args.eval_every,
         init_from=args.init_from,
+        compile=not args.no_compile,
     )
 
 
