@@ -165,9 +165,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         model = T5ForConditionalGeneration.from_pretrained(str(cfg.init_from), dtype=torch.float32)
     else:
         model = build_model(preset, sp.get_piece_size())
-    optimizer = torch.optim.AdamW(
-        param_groups(model, cfg), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-8
-    )
+    optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-8)
     model.train()
     forward = model
     if cfg.compile:  # needs a C++ compiler; without one, dynamo warns and runs eagerly
