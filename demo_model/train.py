@@ -266,6 +266,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         return TrainConfig(
             out=args.out, preset="tiny", steps=args.steps or 30,
             train_size=args.train_size or 2000, max_tokens=2048, lr=args.lr,
+            translate_share=args.translate_share,
             warmup=10, threads=args.threads, seed=args.seed, log_every=10,
             eval_every=args.eval_every or 0, eval_size=8, compile=not args.no_compile,
         )  # fmt: skip
