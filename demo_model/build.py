@@ -29,15 +29,12 @@ HELDOUT = HERE / "heldout.jsonl"
 QUALITY = HERE / "quality.json"
 MODEL_DIR = ROOT / "models" / MODEL_NAME
 HELDOUT_PER_TASK = 300
-# (steps, peak learning rate, warm-up steps, shuffling seed) per stage; a later stage would
-# restart the schedule from the previous stage's weights. The shipped checkpoint is one stage.
-STAGES: tuple[tuple[int, float, int, int], ...] = ((2600, 1e-3, 300, 1),)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m demo_model.build", description=__doc__)
     parser.add_argument(
-        "--steps", type=int, help="one stage of this many steps instead of the shipped schedule"
+        "--steps", type=int, default=TrainConfig.steps, help="training steps (default: shipped)"
     )
     parser.add_argument(
         "--skip-train", action="store_true", help="reuse demo_model/checkpoint (convert + eval)"
@@ -47,30 +44,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
-    stages = (
-        STAGES
-        if args.steps is None
-        else ((args.steps, TrainConfig.lr, TrainConfig.warmup, TrainConfig.seed),)
-    )
     if not args.skip_train:
         if args.checkpoint.exists():
             shutil.rmtree(args.checkpoint)
-        previous: Path | None = None
-        for number, (steps, lr, warmup, seed) in enumerate(stages, start=1):
-            last = number == len(stages)
-            out = args.checkpoint if last else args.checkpoint.with_name(f".stage{number}")
-            print(f"training stage {number}/{len(stages)}: {steps} steps, lr {lr}", flush=True)
-            train(TrainConfig(out=out, steps=steps, lr=lr, warmup=warmup, seed=seed,
-                              eval_every=500, init_from=previous))  # fmt: skip
-            if previous is not None:
-                shutil.rmtree(previous)
-            previous = out
+        print(f"training: {args.steps} steps", flush=True)
+        train(TrainConfig(out=args.checkpoint, steps=args.steps, eval_every=500))
     train_size, share = TrainConfig.train_size, TrainConfig.translate_share
     report = args.checkpoint / "training.json"
     if report.is_file():  # the held-out set must exclude exactly what this checkpoint saw
         config = json.loads(report.read_text())["config"]
         train_size = int(config["train_size"])
-        share = float(config.get("translate_share", 0.6))  # 0.6 before the setting existed
+        share = float(config["translate_share"])
 
     print(f"held-out: {HELDOUT_PER_TASK} examples per task, disjoint from training", flush=True)
     seen = {e.text for e in training_set(train_size, translate_share=share)}
