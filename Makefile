@@ -52,7 +52,7 @@ demo-model: $(DEV_STAMP)
 	$(BIN)/python -m demo_model.build
 
 bench: $(DEV_STAMP)
-	$(BIN)/s2s bench
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache build *.egg-info

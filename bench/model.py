@@ -217,7 +217,7 @@ def _convert(spec: ModelSpec, hf_dir: Path, model_dir: Path, progress: Progress)
     progress(f"model: converting to CTranslate2 {spec.quantization} with converters.convert")
     overrides = {
         "translation": [{"source_language": SOURCE_LANGUAGE, "target_language": TARGET_LANGUAGE}],
-        "description": "randomly initialised Marian-base for `s2s bench` (outputs are noise)",
+        "description": "randomly initialised Marian-base for `python -m bench` (outputs are noise)",
     }
     convert(
         hf_dir,

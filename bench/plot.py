@@ -58,7 +58,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax.legend(fontsize=8)
     meta = report["meta"]
     fig.suptitle(
-        f"s2s bench: {meta['device']} {meta['compute_type']}, "
+        f"bench: {meta['device']} {meta['compute_type']}, "
         f"{meta['machine']['cores']} cores, Marian-base random, 32 output tokens"
     )
     fig.tight_layout()

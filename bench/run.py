@@ -1,4 +1,4 @@
-"""``s2s bench`` / ``make bench``: the service against the raw engine and naive serving.
+"""``python -m bench`` / ``make bench``: the service against the raw engine and naive serving.
 
 Phases (each prints progress): build or reuse the Marian-base benchmark model, the engine
 ceiling, the batched service at each concurrency (greedy and beam 4), the same service with
@@ -20,7 +20,7 @@ from typing import Any
 
 from bench import engine, load
 from bench.model import DEFAULT_CACHE, ModelSpec, load_or_build
-from bench.server import RssSampler, serving
+from bench.server import RssSampler, batch_counts, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_REGISTRY = ROOT / "models"
@@ -32,7 +32,7 @@ def progress(message: str) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="s2s bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument(
         "--compute-type", help="default: int8 on cpu, int8_float16 on cuda (try float16 too)"
@@ -77,7 +77,7 @@ def _service_points(
                 options=options,
             )
             for c in args.concurrency:
-                before = server.batch_counts()
+                before = batch_counts(server)
                 result = load.run(
                     load.closed_loop(
                         server.target,
@@ -87,7 +87,7 @@ def _service_points(
                         warmup=args.warmup,
                     )
                 )
-                after = server.batch_counts()
+                after = batch_counts(server)
                 batches = after[1] - before[1]
                 point = {
                     "mode": label,

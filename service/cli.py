@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
+import typing
 from collections.abc import Sequence
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from service.client import DEFAULT_TARGET, ClientError, Seq2SeqClient
@@ -19,57 +20,35 @@ from service.types import DecodingOptions, GenerationResult
 
 
 def _serve_parser(sub: Any) -> None:
-    p = sub.add_parser("serve", help="run the gRPC server")
-    p.add_argument(
-        "--models",
-        dest="models_dir",
-        type=Path,
-        help="registry directory "
-        "(a folder of model directories); default: the shipped demo registry",
+    """`s2s serve` flags, one per setting (see `service.config`): the help text and default
+    come from the field, the environment variable is ``S2S_<NAME>``."""
+    from service.batching import BatchingConfig
+    from service.config import ENV_PREFIX, Limits, Settings
+
+    p = sub.add_parser(
+        "serve",
+        help="run the gRPC server",
+        description="Run the gRPC server. Every flag has an environment variable "
+        f"{ENV_PREFIX}<NAME> (e.g. {ENV_PREFIX}PORT); flags win over the environment.",
     )
-    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="gRPC port (default 50051)")
-    p.add_argument("--device", choices=["cpu", "cuda"], help="default cpu")
-    p.add_argument("--device-index", type=int)
-    p.add_argument(
-        "--compute-type",
-        help="int8, int8_float16, bfloat16, float16, float32, ... "
-        "(default auto: int8 on CPU, bfloat16 for T5 / int8_float16 otherwise on GPU)",
-    )
-    p.add_argument("--inter-threads", type=int, help="engine replicas (0 = auto)")
-    p.add_argument("--intra-threads", type=int, help="threads per replica (0 = auto)")
-    p.add_argument(
-        "--engine-nice", type=int, help="engine threads' extra nice value (-1 = auto: 10 on cpu)"
-    )
-    p.add_argument("--max-batch-size", type=int, help="texts per engine call (1 = no batching)")
-    p.add_argument("--max-batch-tokens", type=int, help="padded source tokens per engine call")
-    p.add_argument(
-        "--max-wait-ms", type=float, help="wait for callers a finished batch answered (50; GPU 5)"
-    )
-    p.add_argument("--max-queue-requests", type=int, help="queued requests before rejecting")
-    p.add_argument("--max-queue-tokens", type=int, help="queued source tokens before rejecting")
-    p.add_argument(
-        "--early-return",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="answer short greedy outputs before the rest of their batch",
-    )
-    p.add_argument("--max-texts", type=int, help="texts per request (default 64)")
-    p.add_argument("--max-text-chars", type=int, help="characters per text")
-    p.add_argument("--max-beam-size", type=int, help="cap on beam_size (default 8)")
-    p.add_argument("--max-length", type=int, help="cap on max_length (default 512)")
-    p.add_argument("--warmup-rounds", type=int)
-    p.add_argument("--grace-seconds", type=float, help="time in-flight calls get on SIGTERM")
-    p.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (0 = off)")
-    p.add_argument("--metrics-host")
-    p.add_argument("--log-level")
-    p.add_argument("--log-format", choices=["json", "console"])
-    p.add_argument(
-        "--log-text",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="log request texts (off by default)",
-    )
+    for klass in (Settings, Limits, BatchingConfig):
+        hints = typing.get_type_hints(klass)
+        for f in dataclasses.fields(klass):
+            if "help" not in f.metadata:
+                continue  # a nested section (limits, batching), listed on its own
+            kind = hints[f.name]
+            flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+            default = f.default if f.default is not dataclasses.MISSING else None
+            shown = default
+            helptext = f"{f.metadata['help']} (default {shown}; env {ENV_PREFIX}{f.name.upper()})"
+            kwargs: dict[str, Any] = {"dest": f.name, "help": helptext, "default": None}
+            if kind is bool:
+                kwargs["action"] = argparse.BooleanOptionalAction
+            elif typing.get_origin(kind) is typing.Literal:
+                kwargs["choices"] = typing.get_args(kind)
+            else:
+                kwargs["type"] = kind
+            p.add_argument(flag, **kwargs)
 
 
 def _add_client_args(p: argparse.ArgumentParser) -> None:
@@ -105,13 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
 
-    convert = sub.add_parser("convert", help="convert a checkpoint into a servable model dir")
-    try:
-        from converters.cli import add_convert_arguments
-
-        add_convert_arguments(convert)
-    except ImportError as exc:  # pragma: no cover - only without the converters package
-        convert.set_defaults(convert_error=str(exc))
+    sub.add_parser(
+        "convert",
+        help="convert a checkpoint into a servable model dir (s2s convert --help)",
+        add_help=False,
+    )
 
     translate = sub.add_parser("translate", help="translate texts with a running server")
     translate.add_argument("--from", dest="source", required=True, help="source language")
@@ -132,8 +109,6 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--timeout", type=float, default=5.0)
     health.add_argument("--service", default="", help="service name ('' = the whole server)")
 
-    bench = sub.add_parser("bench", help="benchmark the service against the raw engine")
-    bench.set_defaults(bench_args=True)
     return parser
 
 
@@ -204,23 +179,30 @@ def _run_client(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["bench"]:
-        from bench.run import main as bench_main
-
-        return int(bench_main(argv[1:]))
+    if argv[:1] == ["convert"]:
+        return _convert(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
-    if args.command == "convert":
-        if getattr(args, "convert_error", None):
-            print(f"error: {args.convert_error}", file=sys.stderr)
-            return 2
-        from converters.cli import run_convert
-
-        return int(run_convert(args))
     if args.command == "health":
         return _health(args)
     return _run_client(args)
+
+
+def _convert(argv: list[str]) -> int:
+    """`s2s convert`: the converters are imported only here, so serving never loads them."""
+    try:
+        from converters.cli import add_convert_arguments, run_convert
+    except ImportError as exc:  # the serving image ships converters/ but not their extras
+        print(
+            f"error: s2s convert needs the convert extra: pip install 'seq2seq-serve[convert]' "
+            f"({exc})",
+            file=sys.stderr,
+        )
+        return 2
+    parser = argparse.ArgumentParser(prog="s2s convert")
+    add_convert_arguments(parser)
+    return int(run_convert(parser.parse_args(argv)))
 
 
 def _health(args: argparse.Namespace) -> int:

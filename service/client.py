@@ -7,10 +7,10 @@ raises `ClientError` with the status code and the server's rich details parsed o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 import grpc
 from google.rpc import error_details_pb2
@@ -61,40 +61,16 @@ class ClientError(Exception):
         return cls(code, message or "", tuple(violations), reason, retry_ms)
 
 
-def _translate_request(
-    texts: Sequence[str],
-    source_language: str,
-    target_language: str,
-    model: str | None,
-    options: DecodingOptions | None,
-) -> pb.TranslateRequest:
-    return pb.TranslateRequest(
-        texts=list(texts),
-        source_language=source_language,
-        target_language=target_language,
-        model=model or "",
-        options=(options or DecodingOptions()).to_pb(),
-    )
+_R = TypeVar("_R")  # what translate/summarize return: a result, or an awaitable of one
+_M = TypeVar("_M")  # what list_models returns
 
 
-def _summarize_request(
-    texts: Sequence[str], model: str | None, options: DecodingOptions | None, language: str
-) -> pb.SummarizeRequest:
-    return pb.SummarizeRequest(
-        texts=list(texts),
-        model=model or "",
-        options=(options or DecodingOptions()).to_pb(),
-        language=language,
-    )
+class _Calls(Generic[_R, _M]):
+    """The calls both clients offer, written once: each builds its request and hands it to
+    ``_call``, which the blocking client runs and the asyncio client awaits."""
 
-
-class Seq2SeqClient:
-    """Blocking client. ``timeout`` (seconds) becomes each call's gRPC deadline."""
-
-    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float | None = 60.0) -> None:
-        self._channel = grpc.insecure_channel(target)
-        self._stub = pb_grpc.Seq2SeqServiceStub(self._channel)  # type: ignore[no-untyped-call]
-        self.timeout = timeout
+    _stub: pb_grpc.Seq2SeqServiceStub
+    timeout: float | None
 
     def translate(
         self,
@@ -105,9 +81,17 @@ class Seq2SeqClient:
         model: str | None = None,
         options: DecodingOptions | None = None,
         timeout: float | None = None,
-    ) -> GenerationResult:
-        request = _translate_request(texts, source_language, target_language, model, options)
-        return GenerationResult.from_pb(self._call(self._stub.Translate, request, timeout))
+    ) -> _R:
+        request = pb.TranslateRequest(
+            texts=list(texts),
+            source_language=source_language,
+            target_language=target_language,
+            model=model or "",
+            options=(options or DecodingOptions()).to_pb(),
+        )
+        return cast(
+            _R, self._call(self._stub.Translate, request, timeout, GenerationResult.from_pb)
+        )
 
     def summarize(
         self,
@@ -117,17 +101,47 @@ class Seq2SeqClient:
         options: DecodingOptions | None = None,
         language: str = "",
         timeout: float | None = None,
-    ) -> GenerationResult:
-        request = _summarize_request(texts, model, options, language)
-        return GenerationResult.from_pb(self._call(self._stub.Summarize, request, timeout))
+    ) -> _R:
+        request = pb.SummarizeRequest(
+            texts=list(texts),
+            model=model or "",
+            options=(options or DecodingOptions()).to_pb(),
+            language=language,
+        )
+        return cast(
+            _R, self._call(self._stub.Summarize, request, timeout, GenerationResult.from_pb)
+        )
 
-    def list_models(self, *, timeout: float | None = None) -> list[ModelInfo]:
-        response = self._call(self._stub.ListModels, pb.ListModelsRequest(), timeout)
-        return [ModelInfo.from_pb(m) for m in response.models]
+    def list_models(self, *, timeout: float | None = None) -> _M:
+        return cast(_M, self._call(self._stub.ListModels, pb.ListModelsRequest(), timeout, _models))
 
-    def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
+    def _call(
+        self, method: Any, request: Any, timeout: float | None, parse: Callable[[Any], Any]
+    ) -> Any:
+        raise NotImplementedError
+
+
+def _result(response: pb.TranslateResponse | pb.SummarizeResponse) -> GenerationResult:
+    return GenerationResult.from_pb(response)
+
+
+def _models(response: pb.ListModelsResponse) -> list[ModelInfo]:
+    return [ModelInfo.from_pb(m) for m in response.models]
+
+
+class Seq2SeqClient(_Calls[GenerationResult, list[ModelInfo]]):
+    """Blocking client. ``timeout`` (seconds) becomes each call's gRPC deadline."""
+
+    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float | None = 60.0) -> None:
+        self._channel = grpc.insecure_channel(target)
+        self._stub = pb_grpc.Seq2SeqServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self.timeout = timeout
+
+    def _call(
+        self, method: Any, request: Any, timeout: float | None, parse: Callable[[Any], Any]
+    ) -> Any:
         try:
-            return method(request, timeout=timeout or self.timeout)
+            return parse(method(request, timeout=timeout or self.timeout))
         except grpc.RpcError as exc:
             raise ClientError.from_rpc_error(exc) from None
 
@@ -146,46 +160,21 @@ class Seq2SeqClient:
         self.close()
 
 
-class AsyncSeq2SeqClient:
-    """asyncio client (grpc.aio); same calls as `Seq2SeqClient`."""
+class AsyncSeq2SeqClient(
+    _Calls[Coroutine[Any, Any, GenerationResult], Coroutine[Any, Any, list[ModelInfo]]]
+):
+    """asyncio client (grpc.aio); the same calls as `Seq2SeqClient`, awaited."""
 
     def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float | None = 60.0) -> None:
         self._channel = grpc.aio.insecure_channel(target)
         self._stub = pb_grpc.Seq2SeqServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self.timeout = timeout
 
-    async def translate(
-        self,
-        texts: Sequence[str],
-        source_language: str,
-        target_language: str,
-        *,
-        model: str | None = None,
-        options: DecodingOptions | None = None,
-        timeout: float | None = None,
-    ) -> GenerationResult:
-        request = _translate_request(texts, source_language, target_language, model, options)
-        return GenerationResult.from_pb(await self._call(self._stub.Translate, request, timeout))
-
-    async def summarize(
-        self,
-        texts: Sequence[str],
-        *,
-        model: str | None = None,
-        options: DecodingOptions | None = None,
-        language: str = "",
-        timeout: float | None = None,
-    ) -> GenerationResult:
-        request = _summarize_request(texts, model, options, language)
-        return GenerationResult.from_pb(await self._call(self._stub.Summarize, request, timeout))
-
-    async def list_models(self, *, timeout: float | None = None) -> list[ModelInfo]:
-        response = await self._call(self._stub.ListModels, pb.ListModelsRequest(), timeout)
-        return [ModelInfo.from_pb(m) for m in response.models]
-
-    async def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
+    async def _call(
+        self, method: Any, request: Any, timeout: float | None, parse: Callable[[Any], Any]
+    ) -> Any:
         try:
-            return await method(request, timeout=timeout or self.timeout)
+            return parse(await method(request, timeout=timeout or self.timeout))
         except grpc.RpcError as exc:
             raise ClientError.from_rpc_error(exc) from None
 

@@ -1,7 +1,9 @@
 """One frozen, typed Settings object, built once in `main` from flags, environment and defaults.
 
 Precedence: command-line flag > environment variable (``S2S_<FIELD>``) > built-in default.
-Nothing else in the service reads the environment.
+Each field's ``metadata["help"]`` is its documentation; `s2s serve`'s flags are generated from
+the fields (`service.cli`), so a new setting is one field here. Nothing else reads the
+environment.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from service.batcher import BatchingConfig
+from service.batching import BatchingConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS_DIR = REPO_ROOT / "models"
 ENV_PREFIX = "S2S_"
 DEVICES = ("cpu", "cuda")
+# CTranslate2 compute types; the converter's quantizations are the same list minus "auto".
 COMPUTE_TYPES = (
     "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16",
     "float16", "bfloat16", "float32",
@@ -32,43 +35,63 @@ class SettingsError(ValueError):
     """A setting has a value the service cannot run with."""
 
 
+def setting(default: Any, help: str, **extra: Any) -> Any:
+    """A settings field with its help text (and optional ``flag`` name) as metadata."""
+    return field(default=default, metadata={"help": help, **extra})
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Caps on what one request may ask for; each keeps one caller from starving the others."""
 
-    max_texts: int = 64
-    max_text_chars: int = 8192
-    max_beam_size: int = 8
-    max_length: int = 512
-    max_num_hypotheses: int = 8
-    max_sampling_top_k: int = 1000
+    max_texts: int = setting(64, "texts per request")
+    max_text_chars: int = setting(8192, "characters per text")
+    max_beam_size: int = setting(8, "cap on options.beam_size")
+    max_length: int = setting(512, "cap on options.max_length (output tokens)")
+    max_num_hypotheses: int = setting(8, "cap on options.num_hypotheses (n-best)")
+    max_sampling_top_k: int = setting(1000, "cap on options.sampling_top_k")
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if getattr(self, f.name) < 1:
+                raise ValueError(f"{f.name} must be at least 1, got {getattr(self, f.name)}")
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    host: str = "127.0.0.1"
-    port: int = 50051
-    models_dir: Path = DEFAULT_MODELS_DIR
-    device: Literal["cpu", "cuda"] = "cpu"
-    device_index: int = 0
-    compute_type: str = "auto"
-    # CTranslate2 replicas and threads per replica; 0 = chosen from the machine.
-    inter_threads: int = 0
-    intra_threads: int = 0
-    # Added to the engine threads' nice value so the event loop gets a core first (-1 = auto:
-    # 10 on CPU, where engine and server share the cores; 0 on GPU, where they do not).
-    engine_nice: int = -1
+    host: str = setting("127.0.0.1", "address to listen on (0.0.0.0 for all interfaces)")
+    port: int = setting(50051, "gRPC port (0 = any free port)")
+    models_dir: Path = setting(
+        DEFAULT_MODELS_DIR, "registry directory (a folder of model directories)", flag="--models"
+    )
+    device: Literal["cpu", "cuda"] = setting("cpu", "device the engines run on")
+    device_index: int = setting(0, "GPU index with --device cuda")
+    compute_type: str = setting(
+        "auto",
+        "int8, int8_float16, bfloat16, float16, float32, ... (auto: int8 on CPU; on GPU "
+        "bfloat16 for T5, int8_float16 otherwise)",
+    )
+    inter_threads: int = setting(0, "CTranslate2 replicas (0 = chosen from the cores)")
+    intra_threads: int = setting(0, "threads per replica (0 = chosen from the cores)")
+    engine_nice: int = setting(
+        -1, "engine threads' extra nice value, so the event loop gets a core first "
+        "(-1 = auto: 10 on CPU, 0 on GPU)",
+    )  # fmt: skip
     limits: Limits = field(default_factory=Limits)
     batching: BatchingConfig = field(default_factory=BatchingConfig)
-    # Warm-up requests per model before health turns SERVING (first CTranslate2 calls allocate).
-    warmup_rounds: int = 2
-    grace_seconds: float = 30.0
-    metrics_port: int = 9400  # 0 disables the Prometheus exporter
-    metrics_host: str = "127.0.0.1"
-    log_level: str = "info"
-    log_format: Literal["json", "console"] = "json"
-    log_text: bool = False  # log request texts (off: they may hold personal data)
-    max_message_bytes: int = 4 * 1024 * 1024
+    warmup_rounds: int = setting(
+        2, "warm-up requests per model before health turns SERVING (first calls allocate)"
+    )
+    grace_seconds: float = setting(30.0, "time in-flight calls get to finish on SIGTERM")
+    metrics_port: int = setting(9400, "Prometheus /metrics port (0 = off)")
+    metrics_host: str = setting("127.0.0.1", "address the metrics endpoint listens on")
+    log_level: str = setting("info", "debug, info, warning or error")
+    log_format: Literal["json", "console"] = setting("json", "log line format")
+    log_text: bool = setting(False, "log request texts (off: they may hold personal data)")
+    max_message_bytes: int = setting(4 * 1024 * 1024, "largest gRPC message received or sent")
+    build_revision: str = setting(
+        "", "source revision for s2s_build_info (images set it; empty: git HEAD if any)"
+    )
 
     def resolve_threads(self, cpu_count: int | None = None) -> tuple[int, int]:
         """(inter_threads, intra_threads) to run CTranslate2 with.
@@ -133,7 +156,7 @@ class Settings:
                 limits=Limits(**nested["limits"]),
                 batching=BatchingConfig(**nested["batching"]),
             )
-        except ValueError as exc:  # BatchingConfig checks its own ranges
+        except ValueError as exc:  # Limits and BatchingConfig check their own ranges
             raise SettingsError(str(exc)) from exc
         settings.check()
         return settings
@@ -155,17 +178,6 @@ class Settings:
             raise SettingsError(f"port is {self.port}; expected 0-65535")
         if not self.models_dir.is_dir():
             raise SettingsError(f"models_dir {self.models_dir} is not a directory")
-        for name in (
-            "max_batch_size",
-            "max_batch_tokens",
-            "max_queue_requests",
-            "max_queue_tokens",
-        ):
-            if getattr(self.batching, name) < 1:
-                raise SettingsError(f"{name} must be at least 1")
-        for f in fields(Limits):
-            if getattr(self.limits, f.name) < 1:
-                raise SettingsError(f"{f.name} must be at least 1")
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -103,9 +103,3 @@ class DeadlineExpired(ServiceError):
     """The caller's deadline passed before the work could be done; no engine time was spent."""
 
     reason = "DEADLINE_EXCEEDED"
-
-
-class RequestCancelled(ServiceError):
-    """The caller went away before the work was done; no engine time was spent."""
-
-    reason = "CANCELLED"

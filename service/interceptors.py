@@ -26,7 +26,6 @@ from service.errors import (
     InvalidInput,
     NotFound,
     Overloaded,
-    RequestCancelled,
     ServiceError,
     Unavailable,
 )
@@ -37,7 +36,7 @@ ERROR_DOMAIN = "seq2seq.v1"
 RETRY_PUSHBACK_KEY = "grpc-retry-pushback-ms"
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
 # Probes arrive every few seconds; their access lines would drown the real traffic.
-_QUIET_METHODS = frozenset({"Check", "Watch"})
+_QUIET_METHODS = frozenset({"Check"})
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO}
 
 _CODES: list[tuple[type[ServiceError], grpc.StatusCode]] = [
@@ -46,7 +45,6 @@ _CODES: list[tuple[type[ServiceError], grpc.StatusCode]] = [
     (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
     (DeadlineExpired, grpc.StatusCode.DEADLINE_EXCEEDED),
-    (RequestCancelled, grpc.StatusCode.CANCELLED),
 ]
 
 
@@ -141,6 +139,8 @@ async def _call(
 ) -> Any:
     started = time.perf_counter()
     code = grpc.StatusCode.OK
+    in_flight = metrics.REQUESTS_IN_FLIGHT.labels(method)
+    in_flight.inc()
     # Each RPC runs in its own task; what the pipeline binds here ends up in this call's log line.
     structlog.contextvars.clear_contextvars()
     try:
@@ -170,6 +170,7 @@ async def _call(
         elapsed = time.perf_counter() - started
         level = "debug" if method in _QUIET_METHODS else "info"
         log.log(_LEVELS[level], "rpc", method=method, code=code.name, ms=round(elapsed * 1000, 2))
+        in_flight.dec()
         metrics.REQUESTS.labels(method, code.name).inc()
         metrics.REQUEST_SECONDS.labels(method).observe(elapsed)
     raise AssertionError("unreachable: abort() raises")

@@ -1,22 +1,22 @@
 """Prometheus metrics: module-level definitions with few, bounded labels (model, method, code).
 
-The batcher reports through `BatcherMetrics` (its observer hooks); queue gauges are read from
-each batcher's stats at scrape time, so the hot path pays nothing for them.
+Every family here moves under real calls (tests/integration/test_metrics.py checks it). The
+batcher reports events through `BatcherMetrics` (its observer); queue gauges, readiness and
+model info are read from live objects at scrape time, so the hot path pays nothing for them.
+The catalogue with types and labels is in docs/operations.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
 
-from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from service.batcher import BatcherStats
-
-if TYPE_CHECKING:
-    from service.model import ServedModel
+from service.batching import BatcherStats
+from service.types import ModelInfo
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 48, 64, 96, 128, 256)
@@ -30,9 +30,17 @@ REQUEST_SECONDS = Histogram(
     ["method"],
     buckets=_LATENCY_BUCKETS,
 )
-TEXTS = Counter("s2s_texts_total", "Texts processed, by model and task.", ["model", "task"])
-INPUT_TOKENS = Counter("s2s_input_tokens_total", "Input tokens read, by model.", ["model"])
-OUTPUT_TOKENS = Counter("s2s_output_tokens_total", "Output tokens generated, by model.", ["model"])
+REQUESTS_IN_FLIGHT = Gauge(
+    "s2s_requests_in_flight", "RPCs being handled now, by method.", ["method"]
+)
+TEXTS = Counter("s2s_texts_total", "Texts answered, by model and task.", ["model", "task"])
+INPUT_TOKENS = Counter(
+    "s2s_input_tokens_total", "Input tokens of answered texts, by model.", ["model"]
+)
+OUTPUT_TOKENS = Counter(
+    "s2s_output_tokens_total", "Output tokens of answered texts (best hypothesis), by model.",
+    ["model"],
+)  # fmt: skip
 BATCH_SIZE = Histogram(
     "s2s_batch_size", "Texts per engine call, by model.", ["model"], buckets=_SIZE_BUCKETS
 )
@@ -40,6 +48,24 @@ BATCH_SECONDS = Histogram(
     "s2s_batch_duration_seconds", "Engine time per batch, by model.", ["model"],
     buckets=_LATENCY_BUCKETS,
 )  # fmt: skip
+BATCH_TOKENS = Counter(
+    "s2s_batch_tokens_total", "Source tokens sent to the engine, by model.", ["model"]
+)
+BATCH_PADDED_TOKENS = Counter(
+    "s2s_batch_padded_tokens_total",
+    "Padded source tokens of engine calls (longest x texts), by model; "
+    "tokens / padded tokens is the padding efficiency.",
+    ["model"],
+)
+ENGINE_BUSY_SECONDS = Counter(
+    "s2s_engine_busy_seconds_total",
+    "Seconds engine calls ran, summed over slots, by model; over s2s_engine_slots it is the "
+    "engine's busy ratio.",
+    ["model"],
+)
+ENGINE_ERRORS = Counter(
+    "s2s_engine_errors_total", "Engine calls that raised (every text in them failed).", ["model"]
+)
 QUEUE_WAIT_SECONDS = Histogram(
     "s2s_queue_wait_seconds",
     "Time a text waited in the batcher queue before its engine call, by model.",
@@ -52,6 +78,7 @@ DROPPED = Counter(
     "(overloaded, deadline, cancelled).",
     ["model", "reason"],
 )
+BUILD_INFO = Gauge("s2s_build_info", "Always 1; the running build.", ["version", "revision"])
 
 
 class BatcherMetrics:
@@ -60,6 +87,10 @@ class BatcherMetrics:
     def __init__(self, model: str) -> None:
         self._size = BATCH_SIZE.labels(model)
         self._seconds = BATCH_SECONDS.labels(model)
+        self._tokens = BATCH_TOKENS.labels(model)
+        self._padded = BATCH_PADDED_TOKENS.labels(model)
+        self._busy = ENGINE_BUSY_SECONDS.labels(model)
+        self._errors = ENGINE_ERRORS.labels(model)
         self._wait = QUEUE_WAIT_SECONDS.labels(model)
         self._rejected = DROPPED.labels(model, "overloaded")
         self._expired = DROPPED.labels(model, "deadline")
@@ -68,6 +99,9 @@ class BatcherMetrics:
     def on_batch(self, size: int, tokens: int, padded_tokens: int, seconds: float) -> None:
         self._size.observe(size)
         self._seconds.observe(seconds)
+        self._tokens.inc(tokens)
+        self._padded.inc(padded_tokens)
+        self._busy.inc(seconds)
 
     def on_queue_wait(self, seconds: float) -> None:
         self._wait.observe(seconds)
@@ -81,44 +115,71 @@ class BatcherMetrics:
     def on_cancelled(self) -> None:
         self._cancelled.inc()
 
+    def on_error(self) -> None:
+        self._errors.inc()
 
-class QueueCollector(Collector):
-    """Queue depth and readiness per model, read from live objects at scrape time."""
 
-    def __init__(self, source: Callable[[], Iterable[tuple[str, bool, BatcherStats]]]) -> None:
+def record_answer(model: str, task: str, texts: int, input_tokens: int, output_tokens: int) -> None:
+    """Count one answered request's texts and tokens."""
+    TEXTS.labels(model, task).inc(texts)
+    INPUT_TOKENS.labels(model).inc(input_tokens)
+    OUTPUT_TOKENS.labels(model).inc(output_tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSnapshot:
+    """What the scrape-time collector reads of one served model."""
+
+    info: ModelInfo
+    stats: BatcherStats
+
+
+class ModelCollector(Collector):
+    """Per-model gauges read from live objects at scrape time."""
+
+    def __init__(self, source: Callable[[], Iterable[ModelSnapshot]]) -> None:
         self._source = source
 
     def collect(self) -> Iterator[Metric]:
-        depth = GaugeMetricFamily(
-            "s2s_queue_texts", "Texts waiting in the batcher queue.", labels=["model"]
+        def gauge(name: str, doc: str, labels: Sequence[str] = ("model",)) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, doc, labels=list(labels))
+
+        requests = gauge("s2s_queue_requests", "Requests with texts waiting in the queue.")
+        depth = gauge("s2s_queue_texts", "Texts waiting in the batcher queue.")
+        tokens = gauge("s2s_queue_tokens", "Source tokens waiting in the batcher queue.")
+        in_flight = gauge("s2s_batches_in_flight", "Engine calls running now.")
+        slots = gauge("s2s_engine_slots", "Engine calls that can run at once.")
+        ready = gauge("s2s_model_ready", "1 once the model answered its warm-up request.")
+        info = gauge(
+            "s2s_model_info",
+            "Always 1; what each served model is and how it runs.",
+            ("model", "revision", "family", "engine", "device", "compute_type"),
         )
-        tokens = GaugeMetricFamily(
-            "s2s_queue_tokens", "Source tokens waiting in the batcher queue.", labels=["model"]
-        )
-        in_flight = GaugeMetricFamily(
-            "s2s_batches_in_flight", "Engine calls running now.", labels=["model"]
-        )
-        ready = GaugeMetricFamily(
-            "s2s_model_ready", "1 once the model answered its warm-up request.", labels=["model"]
-        )
-        for name, is_ready, stats in self._source():
-            depth.add_metric([name], stats.queue_texts)
-            tokens.add_metric([name], stats.queue_tokens)
-            in_flight.add_metric([name], stats.in_flight_batches)
-            ready.add_metric([name], 1.0 if is_ready else 0.0)
-        yield from (depth, tokens, in_flight, ready)
+        for snap in self._source():
+            m, s = snap.info, snap.stats
+            requests.add_metric([m.name], s.queue_requests)
+            depth.add_metric([m.name], s.queue_texts)
+            tokens.add_metric([m.name], s.queue_tokens)
+            in_flight.add_metric([m.name], s.in_flight_batches)
+            slots.add_metric([m.name], s.slots)
+            ready.add_metric([m.name], 1.0 if m.ready else 0.0)
+            info.add_metric([m.name, m.revision, m.family, m.engine, m.device, m.compute_type], 1.0)
+        yield from (requests, depth, tokens, in_flight, slots, ready, info)
 
 
-_watched: list[Any] = []
+_source: list[Callable[[], Iterable[ModelSnapshot]]] = []
 
 
-def watch_models(models: Sequence[ServedModel]) -> None:
-    """Export queue gauges and readiness of these models (replacing any watched before)."""
-    if not _watched:
-        REGISTRY.register(
-            QueueCollector(lambda: [(m.name, m.ready, m.batcher.stats()) for m in _watched])
-        )
-    _watched[:] = list(models)
+def watch_models(source: Callable[[], Iterable[ModelSnapshot]]) -> None:
+    """Export per-model gauges from ``source`` (replacing any source watched before)."""
+    if not _source:
+        REGISTRY.register(ModelCollector(lambda: _source[0]() if _source else ()))
+    _source[:] = [source]
+
+
+def set_build_info(version: str, revision: str) -> None:
+    BUILD_INFO.clear()
+    BUILD_INFO.labels(version, revision).set(1)
 
 
 def start_exporter(host: str, port: int) -> None:

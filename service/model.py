@@ -2,35 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-from service.batcher import Batcher
+from service.batching import Batcher
 from service.engines.base import Engine, EngineInput, EngineOutput
 from service.errors import FieldViolation, InvalidInput
-from service.manifest import Manifest, SummarizationRoute, TranslationRoute
+from service.manifest import Manifest
+from service.routing import Route
 from service.tokenization import Tokenizer
 from service.types import GeneratedText, Hypothesis, ModelInfo
-
-Route = TranslationRoute | SummarizationRoute
 
 
 @dataclass(slots=True)
 class ServedModel:
     manifest: Manifest
-    path: Path
     revision: str
     tokenizer: Tokenizer
     engine: Engine
     batcher: Batcher
     ready: bool = False
-    warmup_seconds: float = field(default=0.0)
+    warmup_seconds: float = 0.0
 
     @property
     def name(self) -> str:
         return self.manifest.name
 
-    def prepare(self, texts: tuple[str, ...], route: Route) -> list[EngineInput]:
+    def tokenize(self, texts: tuple[str, ...], route: Route) -> list[EngineInput]:
         """Apply the task template and tokenize; reject texts longer than the model reads."""
         inputs: list[EngineInput] = []
         problems: list[FieldViolation] = []
@@ -51,10 +48,10 @@ class ServedModel:
             raise InvalidInput(problems)
         return inputs
 
-    def finish(
+    def detokenize(
         self, inputs: list[EngineInput], outputs: list[EngineOutput], *, with_scores: bool
     ) -> tuple[GeneratedText, ...]:
-        """Detokenize the engine's outputs (dropping any forced target prefix)."""
+        """Turn the engine's outputs into text, dropping any forced target prefix."""
         results = []
         for item, output in zip(inputs, outputs, strict=True):
             skip = len(item.target_prefix)
@@ -73,24 +70,24 @@ class ServedModel:
             results.append(GeneratedText(tuple(hypotheses), input_tokens=len(item.source)))
         return tuple(results)
 
-
-def model_info(served: ServedModel) -> ModelInfo:
-    manifest = served.manifest
-    info = served.engine.info
-    return ModelInfo(
-        name=served.name,
-        revision=served.revision,
-        family=manifest.family,
-        engine=info.engine,
-        device=info.device,
-        compute_type=info.compute_type,
-        translation_pairs=tuple(
-            (r.source_language, r.target_language) for r in manifest.translation
-        ),
-        summarization_languages=tuple(r.language for r in manifest.summarization),
-        default_options=manifest.default_options,
-        max_input_tokens=manifest.max_input_tokens,
-        supports_seed=info.supports_seed,
-        ready=served.ready,
-        description=manifest.description,
-    )
+    def info(self) -> ModelInfo:
+        """What ListModels and the metrics report about this model."""
+        manifest = self.manifest
+        engine = self.engine.info
+        return ModelInfo(
+            name=self.name,
+            revision=self.revision,
+            family=manifest.family,
+            engine=engine.engine,
+            device=engine.device,
+            compute_type=engine.compute_type,
+            translation_pairs=tuple(
+                (r.source_language, r.target_language) for r in manifest.translation
+            ),
+            summarization_languages=tuple(r.language for r in manifest.summarization),
+            default_options=manifest.default_options,
+            max_input_tokens=manifest.max_input_tokens,
+            supports_seed=engine.supports_seed,
+            ready=self.ready,
+            description=manifest.description,
+        )

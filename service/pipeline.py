@@ -1,4 +1,4 @@
-"""The data plane: validate → route → (result cache) → batcher → engine → detokenize.
+"""The data plane: validate → route → tokenize → (result cache) → batcher → detokenize.
 
 It knows nothing of gRPC: callers pass domain requests and an absolute deadline
 (``time.monotonic()`` seconds) and get domain results or `service.errors` exceptions.
@@ -6,18 +6,14 @@ It knows nothing of gRPC: callers pass domain requests and an absolute deadline
 
 from __future__ import annotations
 
-import time
-
 import structlog
 
+from service import metrics
 from service.config import Limits
 from service.errors import ModelNotReady
-from service.model import Route, ServedModel
 from service.registry import Registry
-from service.types import DecodingOptions, GenerationRequest, GenerationResult, ResolvedOptions
+from service.types import GenerationRequest, GenerationResult, ModelInfo
 from service.validation import resolve_options, validate_request
-
-log = structlog.get_logger(__name__)
 
 
 class Pipeline:
@@ -26,9 +22,14 @@ class Pipeline:
         self.limits = limits
         self.log_text = log_text  # request texts may hold personal data: off unless asked
 
+    def list_models(self) -> list[ModelInfo]:
+        return [m.info() for m in self.registry.models]
+
     async def generate(
-        self, request: GenerationRequest, *, deadline: float | None = None
+        self, request: GenerationRequest, *, deadline: float | None = None, warmup: bool = False
     ) -> GenerationResult:
+        """Answer one request. ``warmup`` lets the server's warm-up reach a model that is not
+        ready yet (and keeps it out of the traffic counters); callers never set it."""
         validate_request(request, self.limits)
         served, route = self.registry.route(
             request.task,
@@ -36,7 +37,7 @@ class Pipeline:
             source=request.source_language,
             target=request.target_language,
         )
-        if not served.ready:
+        if not served.ready and not warmup:
             raise ModelNotReady(
                 f"model {served.name!r} is loading or warming up; retry shortly",
                 retry_after_ms=1000,
@@ -47,49 +48,21 @@ class Pipeline:
             self.limits,
             supports_seed=served.engine.info.supports_seed,
         )
-        structlog.contextvars.bind_contextvars(model=served.name, texts=len(request.texts))
+        bind = structlog.contextvars.bind_contextvars
+        bind(model=served.name, texts=len(request.texts))
         if self.log_text:
-            structlog.contextvars.bind_contextvars(input=list(request.texts))
-        result = await self.run(served, route, request.texts, options, deadline=deadline)
-        structlog.contextvars.bind_contextvars(
-            input_tokens=sum(r.input_tokens for r in result.results),
-            output_tokens=sum(r.output_tokens for r in result.results),
-        )
-        if self.log_text:
-            structlog.contextvars.bind_contextvars(output=[r.text for r in result.results])
-        return result
-
-    async def run(
-        self,
-        served: ServedModel,
-        route: Route,
-        texts: tuple[str, ...],
-        options: ResolvedOptions,
-        *,
-        deadline: float | None = None,
-    ) -> GenerationResult:
-        """Tokenize, decode through the model's batcher and detokenize (also used by warm-up)."""
-        inputs = served.prepare(texts, route)
+            bind(input=list(request.texts))
+        inputs = served.tokenize(request.texts, route)
         # Seam for the result cache: look up (model revision, task, route, options, text) here.
         outputs = await served.batcher.submit(inputs, options, deadline=deadline)
-        results = served.finish(inputs, outputs, with_scores=options.return_scores)
+        results = served.detokenize(inputs, outputs, with_scores=options.return_scores)
+        input_tokens = sum(r.input_tokens for r in results)
+        output_tokens = sum(r.output_tokens for r in results)
+        bind(input_tokens=input_tokens, output_tokens=output_tokens)
+        if self.log_text:
+            bind(output=[r.text for r in results])
+        if not warmup:
+            metrics.record_answer(
+                served.name, request.task.value, len(results), input_tokens, output_tokens
+            )
         return GenerationResult(results=results, model=served.name, model_revision=served.revision)
-
-
-async def warm_up(pipeline: Pipeline, served: ServedModel, rounds: int) -> None:
-    """Send real requests through the whole path so the first caller does not pay for it."""
-    started = time.perf_counter()
-    manifest = served.manifest
-    route: Route = manifest.translation[0] if manifest.translation else manifest.summarization[0]
-    options = resolve_options(
-        DecodingOptions(),
-        manifest.default_options,
-        pipeline.limits,
-        supports_seed=served.engine.info.supports_seed,
-    )
-    text = "Hello."
-    for _ in range(max(1, rounds)):
-        await pipeline.run(served, route, (text,), options)
-    served.ready = True
-    served.warmup_seconds = time.perf_counter() - started
-    log.info("model_ready", model=served.name, warmup_seconds=round(served.warmup_seconds, 3))

@@ -1,8 +1,7 @@
-"""Model registry: a directory of model directories → served models, and request routing.
+"""Model registry: a directory of model directories → served models, plus their lifecycle.
 
-Routing: an explicit model name wins; otherwise the first model (by name) that does the task
-for the requested languages. Language codes match case-insensitively, and a regional code falls
-back to its primary language (``de-AT`` is served by a model for ``de``).
+Loading checks each manifest against its files (the revision digest) before an engine is built;
+routing is delegated to `service.routing.Router`, which needs manifests only.
 """
 
 from __future__ import annotations
@@ -13,15 +12,14 @@ from pathlib import Path
 
 import structlog
 
-from service.batcher import Batcher, BatchObserver
+from service.batching import Batcher, BatchObserver
 from service.config import Settings
 from service.engines.base import Engine
-from service.errors import ModelNotFound, RouteNotFound
 from service.manifest import MANIFEST_FILE, ManifestError, compute_revision, load_manifest
-from service.model import Route, ServedModel
+from service.model import ServedModel
+from service.routing import Route, Router
 from service.tokenization import load_tokenizer
 from service.types import Task
-from service.validation import normalize_language
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +45,7 @@ def ct2_engine_factory(model_dir: Path, family: str, settings: Settings) -> Engi
 class Registry:
     def __init__(self, models: Iterable[ServedModel]) -> None:
         self._models = {m.name: m for m in sorted(models, key=lambda m: m.name)}
+        self._router = Router(m.manifest for m in self._models.values())
 
     @classmethod
     def load(
@@ -62,10 +61,14 @@ class Registry:
             model_dirs.insert(0, root)  # a single model directory works as a registry too
         if not model_dirs:
             raise ManifestError(f"no model found in {root}: expected */{MANIFEST_FILE}")
+        manifests = [(d, load_manifest(d)) for d in model_dirs]
+        names = [m.name for _, m in manifests]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ManifestError(f"model names must be unique; duplicated: {duplicates}")
         models = []
-        for model_dir in model_dirs:
+        for model_dir, manifest in manifests:
             started = time.perf_counter()
-            manifest = load_manifest(model_dir)
             revision = compute_revision(model_dir)
             if revision != manifest.revision:
                 raise ManifestError(
@@ -78,7 +81,6 @@ class Registry:
             models.append(
                 ServedModel(
                     manifest=manifest,
-                    path=model_dir,
                     revision=revision,
                     tokenizer=load_tokenizer(manifest.tokenizer, model_dir),
                     engine=engine,
@@ -95,10 +97,6 @@ class Registry:
                 parallelism=engine.parallelism,
                 seconds=round(time.perf_counter() - started, 3),
             )
-        names = [m.name for m in models]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ManifestError(f"model names must be unique; duplicated: {duplicates}")
         return cls(models)
 
     @property
@@ -106,72 +104,25 @@ class Registry:
         return list(self._models.values())
 
     def get(self, name: str) -> ServedModel:
-        try:
-            return self._models[name]
-        except KeyError:
-            raise ModelNotFound(
-                f"model {name!r} is not served; served models: {', '.join(self._models) or 'none'}",
-                model=name,
-            ) from None
+        return self._models[self._router.get(name).name]
 
     def route(
-        self,
-        task: Task,
-        *,
-        model: str | None,
-        source: str | None,
-        target: str | None = None,
+        self, task: Task, *, model: str | None, source: str | None, target: str | None = None
     ) -> tuple[ServedModel, Route]:
-        candidates = [self.get(model)] if model else list(self._models.values())
-        for served in candidates:
-            found = _find_route(served, task, source, target)
-            if found is not None:
-                return served, found
-        wanted = _describe(task, source, target)
-        if model:
-            offered = _offers(candidates[0], task)
-            raise RouteNotFound(
-                f"model {model!r} does not {wanted}; it offers: {offered or 'no ' + task.value}",
-                route=wanted,
-            )
-        offered = "; ".join(f"{m.name}: {_offers(m, task)}" for m in self._models.values())
-        raise RouteNotFound(f"no served model can {wanted}; served: {offered}", route=wanted)
+        manifest, route = self._router.route(task, model=model, source=source, target=target)
+        return self._models[manifest.name], route
 
+    async def start(self) -> None:
+        for served in self._models.values():
+            await served.batcher.start()
 
-def _find_route(
-    served: ServedModel, task: Task, source: str | None, target: str | None
-) -> Route | None:
-    src = normalize_language(source or "")
-    tgt = normalize_language(target or "")
-    manifest = served.manifest
-    for exact in (True, False):
-        if task is Task.TRANSLATE:
-            for route in manifest.translation:
-                if _lang_match(route.source_language, src, exact) and _lang_match(
-                    route.target_language, tgt, exact
-                ):
-                    return route
-        else:
-            for s_route in manifest.summarization:
-                if not src or _lang_match(s_route.language, src, exact):
-                    return s_route
-    return None
+    async def close(self, grace: float) -> None:
+        """Let each model's batcher drain within ``grace`` seconds, then free the engines."""
+        for served in self._models.values():
+            await served.batcher.close(timeout=grace)
+            served.engine.close()
 
-
-def _lang_match(served: str, wanted: str, exact: bool) -> bool:
-    served = normalize_language(served)
-    return served == wanted if exact else served == wanted.split("-")[0]
-
-
-def _describe(task: Task, source: str | None, target: str | None) -> str:
-    if task is Task.TRANSLATE:
-        return f"translate {source}→{target}"
-    return f"summarize {source or 'en'} text"
-
-
-def _offers(served: ServedModel, task: Task) -> str:
-    if task is Task.TRANSLATE:
-        return ", ".join(
-            f"{r.source_language}→{r.target_language}" for r in served.manifest.translation
-        )
-    return ", ".join(f"summarize {r.language}" for r in served.manifest.summarization)
+    def mark_ready(self, name: str, warmup_seconds: float) -> None:
+        served = self._models[name]
+        served.ready = True
+        served.warmup_seconds = warmup_seconds

@@ -22,9 +22,13 @@ from service.api import seq2seq_pb2 as pb
 from service.api import seq2seq_pb2_grpc as pb_grpc
 from service.config import Settings
 from service.interceptors import ServiceInterceptor
-from service.pipeline import Pipeline, warm_up
+from service.manifest import Manifest
+from service.model import ServedModel
+from service.pipeline import Pipeline
 from service.registry import EngineFactory, Registry, ct2_engine_factory
 from service.servicer import Seq2SeqServicer
+from service.types import DecodingOptions, GenerationRequest, Task
+from service.version import package_version, source_revision
 
 log = structlog.get_logger(__name__)
 
@@ -67,18 +71,33 @@ class Server:
         await self._grpc.start()
         log.info("listening", host=settings.host, port=self.port)
         started = time.perf_counter()
-        self.registry = await asyncio.to_thread(
+        registry = await asyncio.to_thread(
             Registry.load, settings, self._engine_factory, metrics.BatcherMetrics
         )
-        pipeline = Pipeline(self.registry, settings.limits, log_text=settings.log_text)
-        metrics.watch_models(self.registry.models)
-        for served in self.registry.models:
-            await served.batcher.start()
+        self.registry = registry
+        pipeline = Pipeline(registry, settings.limits, log_text=settings.log_text)
+        metrics.watch_models(
+            lambda: [metrics.ModelSnapshot(m.info(), m.batcher.stats()) for m in registry.models]
+        )
+        await registry.start()
         self._servicer.pipeline = pipeline
-        for served in self.registry.models:
-            await warm_up(pipeline, served, settings.warmup_rounds)
+        for served in registry.models:
+            await self._warm_up(pipeline, served)
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         log.info("serving", port=self.port, startup_seconds=round(time.perf_counter() - started, 3))
+
+    async def _warm_up(self, pipeline: Pipeline, served: ServedModel) -> None:
+        """Send real requests through the whole path (validation included) so the first caller
+        does not pay for the engine's first allocations; the model is ready only after them."""
+        assert self.registry is not None
+        started = time.perf_counter()
+        request = warmup_request(served.manifest)
+        for _ in range(max(1, self.settings.warmup_rounds)):
+            await pipeline.generate(request, warmup=True)
+        structlog.contextvars.clear_contextvars()  # warm-up's request fields are not the server's
+        seconds = time.perf_counter() - started
+        self.registry.mark_ready(served.name, seconds)
+        log.info("model_ready", model=served.name, warmup_seconds=round(seconds, 3))
 
     async def _set_health(self, status: int) -> None:
         for name in ("", SERVICE_NAME):
@@ -91,17 +110,37 @@ class Server:
         # Stop accepting new calls; calls in flight get `grace` seconds to finish.
         await self._grpc.stop(grace)
         if self.registry is not None:
-            for served in self.registry.models:
-                await served.batcher.close(timeout=grace)
-                served.engine.close()
+            await self.registry.close(grace)
         log.info("stopped")
 
     async def wait(self) -> None:
         await self._grpc.wait_for_termination()
 
 
+def warmup_request(manifest: Manifest) -> GenerationRequest:
+    """A short request for the model's first route, as a caller would send it."""
+    if manifest.translation:
+        pair = manifest.translation[0]
+        return GenerationRequest(
+            Task.TRANSLATE,
+            ("Hello.",),
+            DecodingOptions(),
+            model=manifest.name,
+            source_language=pair.source_language,
+            target_language=pair.target_language,
+        )
+    return GenerationRequest(
+        Task.SUMMARIZE,
+        ("Hello.",),
+        DecodingOptions(),
+        model=manifest.name,
+        source_language=manifest.summarization[0].language,
+    )
+
+
 async def serve(settings: Settings, engine_factory: EngineFactory = ct2_engine_factory) -> None:
     """Run until SIGTERM or SIGINT, then stop gracefully."""
+    metrics.set_build_info(package_version(), source_revision(settings.build_revision))
     if settings.metrics_port:
         metrics.start_exporter(settings.metrics_host, settings.metrics_port)
     server = Server(settings, engine_factory)

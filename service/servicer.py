@@ -10,9 +10,8 @@ import grpc
 from service.api import seq2seq_pb2 as pb
 from service.api import seq2seq_pb2_grpc as pb_grpc
 from service.errors import ModelNotReady
-from service.model import model_info
 from service.pipeline import Pipeline
-from service.types import GenerationRequest
+from service.types import GenerationRequest, GenerationResult
 
 
 def _deadline(context: grpc.aio.ServicerContext) -> float | None:
@@ -28,30 +27,28 @@ class Seq2SeqServicer(pb_grpc.Seq2SeqServiceServicer):
     def __init__(self, pipeline: Pipeline | None = None) -> None:
         self.pipeline = pipeline
 
-    def _ready_pipeline(self) -> Pipeline:
+    async def _generate(
+        self, request: GenerationRequest, context: grpc.aio.ServicerContext
+    ) -> GenerationResult:
         if self.pipeline is None:
             raise ModelNotReady("the server is starting: models are loading", retry_after_ms=1000)
-        return self.pipeline
+        return await self.pipeline.generate(request, deadline=_deadline(context))
 
     async def Translate(
         self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext
     ) -> pb.TranslateResponse:
         domain = GenerationRequest.from_translate_pb(request)
-        result = await self._ready_pipeline().generate(domain, deadline=_deadline(context))
-        return result.to_translate_pb()
+        return (await self._generate(domain, context)).to_pb(pb.TranslateResponse)
 
     async def Summarize(
         self, request: pb.SummarizeRequest, context: grpc.aio.ServicerContext
     ) -> pb.SummarizeResponse:
         domain = GenerationRequest.from_summarize_pb(request)
-        result = await self._ready_pipeline().generate(domain, deadline=_deadline(context))
-        return result.to_summarize_pb()
+        return (await self._generate(domain, context)).to_pb(pb.SummarizeResponse)
 
     async def ListModels(
         self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListModelsResponse:
         if self.pipeline is None:
             return pb.ListModelsResponse()
-        return pb.ListModelsResponse(
-            models=[model_info(m).to_pb() for m in self.pipeline.registry.models]
-        )
+        return pb.ListModelsResponse(models=[m.to_pb() for m in self.pipeline.list_models()])

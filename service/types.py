@@ -9,9 +9,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from service.api import seq2seq_pb2 as pb
+
+_Response = TypeVar("_Response", pb.TranslateResponse, pb.SummarizeResponse)
 
 
 class Task(enum.StrEnum):
@@ -211,8 +213,9 @@ class GenerationResult:
     model: str
     model_revision: str
 
-    def to_translate_pb(self) -> pb.TranslateResponse:
-        return pb.TranslateResponse(
+    def to_pb(self, response_type: type[_Response]) -> _Response:
+        """The TranslateResponse or SummarizeResponse carrying these results."""
+        return response_type(
             results=[r.to_pb() for r in self.results],
             model=self.model,
             model_revision=self.model_revision,
@@ -241,13 +244,6 @@ class GenerationResult:
                 for r in self.results
             ],
         }
-
-    def to_summarize_pb(self) -> pb.SummarizeResponse:
-        return pb.SummarizeResponse(
-            results=[r.to_pb() for r in self.results],
-            model=self.model,
-            model_revision=self.model_revision,
-        )
 
 
 @dataclass(frozen=True, slots=True)

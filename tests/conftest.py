@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from service.client import Seq2SeqClient
-from tests.serverproc import DEMO_REGISTRY, ServerProcess, running_server
-
-# Tests may point the suite at another registry while the demo model is being rebuilt.
-REGISTRY = Path(os.environ.get("S2S_TEST_MODELS", str(DEMO_REGISTRY)))
+from tests.serverproc import REGISTRY, ServerProcess, running_server
 
 
 @pytest.fixture(scope="session")

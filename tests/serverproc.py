@@ -1,4 +1,8 @@
-"""Start the real server (`python -m service serve`) as a subprocess on a free loopback port."""
+"""Start the real server (`python -m service serve`) as a subprocess on free loopback ports.
+
+Used by the tests and by the benchmark (`bench/`), so both start the service exactly as
+operators do.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,17 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_REGISTRY = ROOT / "models"
+# Tests may point the suite at another registry while the demo model is being rebuilt.
+REGISTRY = Path(os.environ.get("S2S_TEST_MODELS", str(DEMO_REGISTRY)))
+
+
+# One engine slot, batches of 4: a slow request keeps the engine busy for a known while.
+ONE_SLOT = ("--inter-threads", "1", "--intra-threads", "1", "--max-batch-size", "4")
+
+
+def first_model_dir() -> Path:
+    """The first model directory of the test registry."""
+    return sorted(p.parent for p in REGISTRY.glob("*/manifest.json"))[0]
 
 
 def scrape(port: int, metric: str) -> float:
@@ -27,7 +42,7 @@ def scrape(port: int, metric: str) -> float:
         text = reply.read().decode()
     total = 0.0
     for line in text.splitlines():
-        if line.startswith(metric + "{") or line.startswith(metric + " "):
+        if line.startswith((metric + "{", metric + " ")):
             total += float(line.rsplit(" ", 1)[1])
     return total
 
@@ -44,6 +59,17 @@ class ServerProcess:
     port: int
     log_path: Path
     args: list[str] = field(default_factory=list)
+    metrics_port: int = 0  # 0: the exporter is off
+
+    def metric(self, name: str) -> float:
+        """Sum over label sets of one Prometheus sample name (0 when absent)."""
+        assert self.metrics_port, "started without a metrics port"
+        return scrape(self.metrics_port, name)
+
+    def rss_bytes(self) -> int:
+        import psutil
+
+        return int(psutil.Process(self.proc.pid).memory_info().rss)
 
     @property
     def target(self) -> str:
@@ -84,14 +110,22 @@ class ServerProcess:
 
 
 def start_server(
-    tmp_dir: Path, *extra: str, models: Path = DEMO_REGISTRY, env: dict[str, str] | None = None
+    tmp_dir: Path,
+    *extra: str,
+    models: Path = REGISTRY,
+    env: dict[str, str] | None = None,
+    metrics: bool = False,
+    log_level: str = "debug",
 ) -> ServerProcess:
+    """Start ``s2s serve`` on a free port (and a free metrics port when ``metrics``)."""
     port = free_port()
+    metrics_port = free_port() if metrics else 0
+    tmp_dir.mkdir(parents=True, exist_ok=True)
     log_path = tmp_dir / f"server-{port}.log"
     args = [
         sys.executable, "-m", "service", "serve",
-        "--models", str(models), "--port", str(port), "--metrics-port", "0",
-        "--log-level", "debug", *extra,
+        "--models", str(models), "--port", str(port), "--metrics-port", str(metrics_port),
+        "--log-level", log_level, *extra,
     ]  # fmt: skip
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("S2S_")}
     full_env.update(env or {})
@@ -99,16 +133,21 @@ def start_server(
         proc = subprocess.Popen(
             args, cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, env=full_env
         )
-    return ServerProcess(proc, port, log_path, args)
+    return ServerProcess(proc, port, log_path, args, metrics_port)
 
 
 @contextmanager
 def running_server(
-    tmp_dir: Path, *extra: str, models: Path = DEMO_REGISTRY
+    tmp_dir: Path,
+    *extra: str,
+    models: Path = REGISTRY,
+    metrics: bool = False,
+    log_level: str = "debug",
+    timeout: float = 120.0,
 ) -> Iterator[ServerProcess]:
-    server = start_server(tmp_dir, *extra, models=models)
+    server = start_server(tmp_dir, *extra, models=models, metrics=metrics, log_level=log_level)
     try:
-        server.wait_serving()
+        server.wait_serving(timeout)
         yield server
     finally:
         server.terminate()

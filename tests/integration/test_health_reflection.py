@@ -13,8 +13,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from service.client import ClientError, Seq2SeqClient
-from tests.conftest import REGISTRY
-from tests.serverproc import ServerProcess, start_server
+from tests.serverproc import REGISTRY, ServerProcess, start_server
 
 SERVICE = "seq2seq.v1.Seq2SeqService"
 

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 from service.client import Seq2SeqClient
-from tests.conftest import REGISTRY
-from tests.serverproc import ServerProcess, running_server
+from tests.serverproc import REGISTRY, ServerProcess, running_server
 
 SECRET = "The doctor sees the old woman."
 

@@ -12,8 +12,7 @@ import pytest
 
 from service.client import ClientError, Seq2SeqClient
 from service.types import DecodingOptions
-from tests.conftest import REGISTRY
-from tests.serverproc import ServerProcess, free_port, running_server, scrape
+from tests.serverproc import ONE_SLOT, REGISTRY, ServerProcess, free_port, running_server, scrape
 
 SLOW = DecodingOptions(beam_size=8, min_length=300, max_length=300)
 TEXT = "The old man sees the small dog in the garden."
@@ -25,8 +24,7 @@ def small_queue_server(tmp_path: Path) -> Iterator[tuple[ServerProcess, int]]:
     metrics_port = free_port()
     with running_server(
         tmp_path,
-        "--inter-threads", "1", "--intra-threads", "1",
-        "--max-queue-requests", "1", "--max-batch-size", "4",
+        *ONE_SLOT, "--max-queue-requests", "1",
         "--metrics-port", str(metrics_port),
         models=REGISTRY,
     ) as server:  # fmt: skip
@@ -78,7 +76,7 @@ def one_slot_server(tmp_path: Path) -> Iterator[tuple[ServerProcess, int]]:
     metrics_port = free_port()
     with running_server(
         tmp_path,
-        "--inter-threads", "1", "--intra-threads", "1", "--max-batch-size", "4",
+        *ONE_SLOT,
         "--metrics-port", str(metrics_port),
         models=REGISTRY,
     ) as server:  # fmt: skip

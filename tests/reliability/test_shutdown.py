@@ -12,8 +12,7 @@ import pytest
 
 from service.client import ClientError, Seq2SeqClient
 from service.types import DecodingOptions, GenerationResult
-from tests.conftest import REGISTRY
-from tests.serverproc import free_port, scrape, start_server
+from tests.serverproc import REGISTRY, free_port, scrape, start_server
 
 # A call long enough to be in flight when the signal lands: forced 512-token outputs.
 LONG = DecodingOptions(beam_size=8, min_length=500, max_length=512)

@@ -55,7 +55,7 @@ def test_result_round_trip_keeps_order_scores_and_counts() -> None:
         model="m",
         model_revision="sha256:abc",
     )
-    back = GenerationResult.from_pb(result.to_translate_pb())
+    back = GenerationResult.from_pb(result.to_pb(pb.TranslateResponse))
     assert back == result
     assert back.results[0].text == "eins"
     assert back.results[0].output_tokens == 2

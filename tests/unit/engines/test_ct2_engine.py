@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +12,7 @@ from service.engines.ct2 import CT2Engine
 from service.manifest import load_manifest
 from service.tokenization import Tokenizer, load_tokenizer
 from service.types import ResolvedOptions
-from tests.conftest import REGISTRY
+from tests.serverproc import first_model_dir
 
 SENTENCES = [
     "The dog sleeps.",
@@ -23,20 +22,16 @@ SENTENCES = [
 ]
 
 
-def _model_dir() -> Path:
-    return sorted(p.parent for p in REGISTRY.glob("*/manifest.json"))[0]
-
-
 @pytest.fixture(scope="module")
 def engine() -> Iterator[CT2Engine]:
-    engine = CT2Engine(_model_dir(), compute_type="int8", inter_threads=2, intra_threads=1)
+    engine = CT2Engine(first_model_dir(), compute_type="int8", inter_threads=2, intra_threads=1)
     yield engine
     engine.close()
 
 
 @pytest.fixture(scope="module")
 def inputs() -> list[EngineInput]:
-    model_dir = _model_dir()
+    model_dir = first_model_dir()
     manifest = load_manifest(model_dir)
     tokenizer: Tokenizer = load_tokenizer(manifest.tokenizer, model_dir)
     template = manifest.translation[0].input_template

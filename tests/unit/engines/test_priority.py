@@ -10,7 +10,7 @@ import pytest
 
 from service.engines.ct2 import CT2Engine
 from service.engines.priority import thread_ids, thread_nice, with_lowered_priority
-from tests.unit.engines.test_ct2_engine import _model_dir
+from tests.serverproc import first_model_dir
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="per-thread nice values are a Linux feature"
@@ -59,7 +59,7 @@ def test_zero_leaves_every_thread_alone() -> None:
 
 def test_ctranslate2_replica_threads_run_at_the_lowered_priority() -> None:
     own = thread_nice(threading.get_native_id())
-    engine = CT2Engine(_model_dir(), inter_threads=2, intra_threads=1, thread_nice=5)
+    engine = CT2Engine(first_model_dir(), inter_threads=2, intra_threads=1, thread_nice=5)
     try:
         reniced = engine.reniced_threads
         assert len(reniced) >= 2  # one worker per replica

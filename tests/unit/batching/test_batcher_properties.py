@@ -9,18 +9,16 @@ exclusive request with anything, or exceeds the batch limits.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.batcher import Batcher, BatchingConfig
-from service.engines.base import EngineInput, EngineOutput, OutputCallback
+from service.batching import Batcher, BatchingConfig
+from service.engines.base import EngineInput, EngineOutput
 from service.types import ResolvedOptions
-from tests.unit.test_batcher import FAIL, EngineBoom, FakeEngine, expected_output
+from tests.fakes import FAIL, EngineBoom, FakeEngine, RecordingObserver, expected_output
 
 OPTION_SETS = (
     ResolvedOptions(),
@@ -72,22 +70,6 @@ scenarios = st.builds(
 )
 
 
-class SlowEngine(FakeEngine):
-    def __init__(self, parallelism: int, sleep: float) -> None:
-        super().__init__(parallelism)
-        self.sleep = sleep
-
-    def generate(
-        self,
-        inputs: Sequence[EngineInput],
-        options: ResolvedOptions,
-        on_output: OutputCallback | None = None,
-    ) -> list[EngineOutput]:
-        if self.sleep:
-            time.sleep(self.sleep)
-        return super().generate(inputs, options, on_output)
-
-
 def make_inputs(rid: int, spec: RequestSpec) -> list[EngineInput]:
     """Inputs whose first token names (request, index); FAIL marks a failing text."""
     inputs = []
@@ -107,8 +89,9 @@ async def run_scenario(scenario: Scenario) -> None:
     problems: list[dict[str, Any]] = []
     loop.set_exception_handler(lambda _loop, context: problems.append(context))
     config = scenario.config
-    engine = SlowEngine(scenario.parallelism, scenario.engine_sleep)
-    batcher = Batcher(engine, config, name="prop")
+    engine = FakeEngine(scenario.parallelism, sleep=scenario.engine_sleep)
+    observer = RecordingObserver()
+    batcher = Batcher(engine, config, name="prop", observer=observer)
     await batcher.start()
     inputs = {rid: make_inputs(rid, spec) for rid, spec in enumerate(scenario.requests)}
 
@@ -169,8 +152,9 @@ async def run_scenario(scenario: Scenario) -> None:
     stats = batcher.stats()
     assert (stats.queue_requests, stats.queue_texts, stats.queue_tokens) == (0, 0, 0)
     assert stats.in_flight_batches == 0
-    assert stats.examples == len(decoded)
-    assert stats.batches == len(engine.calls)
+    assert stats.in_flight_texts == 0
+    assert observer.examples == len(decoded)
+    assert len(observer.batches) == len(engine.calls)
     assert not problems, problems
 
 

@@ -9,126 +9,33 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from service.batcher import Batcher, BatcherStats, BatchingConfig
-from service.engines.base import (
-    Engine,
-    EngineHypothesis,
-    EngineInfo,
-    EngineInput,
-    EngineOutput,
-    OutputCallback,
-)
+from service.batching import Batcher, BatcherStats, BatchingConfig
+from service.engines.base import EngineInput, EngineOutput
 from service.errors import DeadlineExpired, InvalidInput, Overloaded, ShuttingDown
 from service.types import ResolvedOptions
+from tests.fakes import (
+    FAIL,
+    SAFETY_S,
+    EngineBoom,
+    FakeEngine,
+    RecordingObserver,
+    expected_output,
+    settle,
+    sized,
+    text,
+    wait_until,
+)
 
 GREEDY = ResolvedOptions()
 BEAM2 = ResolvedOptions(beam_size=2)
 SEEDED = ResolvedOptions(sampling_top_k=10, sampling_temperature=0.7, seed=42)
-FAIL = "FAIL"  # a source token that makes the fake engine raise for the whole call
-SAFETY_S = 10.0  # upper bound for waits that succeed within milliseconds when all is well
-
-
-class EngineBoom(RuntimeError):
-    """What the fake engine raises for inputs containing FAIL."""
-
-
-@dataclass
-class Call:
-    inputs: tuple[EngineInput, ...]
-    options: ResolvedOptions
-    early: bool  # whether an on_output callback was passed
-
-
-def expected_output(inp: EngineInput, options: ResolvedOptions) -> EngineOutput:
-    """The fake engine's deterministic answer: reversed source, the options, the prefix."""
-    tokens = (*reversed(inp.source), f"beam={options.beam_size}", f"k={options.sampling_top_k}")
-    return EngineOutput((EngineHypothesis(tokens + inp.target_prefix, score=-1.0),))
-
-
-class FakeEngine(Engine):
-    """Records (inputs, options) per call; can block on a gate, fail, and report early."""
-
-    def __init__(self, parallelism: int = 1, *, blocked: bool = False) -> None:
-        self._parallelism = parallelism
-        self.gate = threading.Event()
-        if not blocked:
-            self.gate.set()
-        self.calls: list[Call] = []
-        self.started = 0
-        self.active = 0
-        self.max_active = 0
-        # When set, generate reports input 0 through on_output before waiting on the gate.
-        self.report_first_early = False
-        self._lock = threading.Lock()
-
-    @property
-    def parallelism(self) -> int:
-        return self._parallelism
-
-    @property
-    def info(self) -> EngineInfo:
-        return EngineInfo(engine="fake", device="cpu", compute_type="none", supports_seed=True)
-
-    def generate(
-        self,
-        inputs: Sequence[EngineInput],
-        options: ResolvedOptions,
-        on_output: OutputCallback | None = None,
-    ) -> list[EngineOutput]:
-        with self._lock:
-            self.calls.append(Call(tuple(inputs), options, on_output is not None))
-            self.started += 1
-            self.active += 1
-            self.max_active = max(self.max_active, self.active)
-        try:
-            outputs = [expected_output(x, options) for x in inputs]
-            reported = set()
-            if on_output is not None and self.report_first_early:
-                on_output(0, outputs[0])
-                reported.add(0)
-            self.gate.wait(SAFETY_S)
-            if any(FAIL in x.source for x in inputs):
-                raise EngineBoom("engine failed on a marked input")
-            if on_output is not None:
-                for i, out in enumerate(outputs):
-                    if i not in reported:
-                        on_output(i, out)
-            return outputs
-        finally:
-            with self._lock:
-                self.active -= 1
-
-
-def text(*tokens: str, prefix: tuple[str, ...] = ()) -> EngineInput:
-    return EngineInput(source=tokens, target_prefix=prefix)
-
-
-def sized(tag: str, length: int) -> EngineInput:
-    """An input `length` tokens long whose first token identifies it."""
-    return EngineInput(source=(tag, *("w",) * (length - 1)))
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = SAFETY_S) -> None:
-    """Yield to the loop until `predicate` holds (polling; fails only on a real hang)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.001)
-
-
-async def settle(turns: int = 20) -> None:
-    """Let the loop run pending callbacks (dispatches, posted results) for a few turns."""
-    for _ in range(turns):
-        await asyncio.sleep(0)
 
 
 @dataclass
@@ -147,6 +54,7 @@ class Harness:
         **config: Any,
     ) -> tuple[Batcher, FakeEngine]:
         engine = FakeEngine(parallelism, blocked=blocked)
+        observer = observer if observer is not None else RecordingObserver()
         batcher = Batcher(engine, BatchingConfig(**config), name="m", observer=observer)
         await batcher.start()
         self.engines.append(engine)
@@ -178,8 +86,10 @@ def spawn(batcher: Batcher, inputs: Sequence[EngineInput], options: ResolvedOpti
     return asyncio.create_task(batcher.submit(inputs, options, **kw))
 
 
-def keys_of(engine: FakeEngine) -> list[tuple[Any, ...]]:
-    return [call.options.batch_key() for call in engine.calls]
+def observed(batcher: Batcher) -> RecordingObserver:
+    """The recording observer every harness batcher reports to."""
+    assert isinstance(batcher.observer, RecordingObserver)
+    return batcher.observer
 
 
 # --------------------------------------------------------------------------- basics
@@ -192,8 +102,8 @@ async def test_single_request_round_trip(harness: Harness) -> None:
     assert outputs == [expected_output(x, BEAM2) for x in inputs]
     assert len(engine.calls) == 1
     assert engine.calls[0].early is False  # early_return off: no on_output
+    assert observed(batcher).batches == [(2, 3, 4)]
     stats = batcher.stats()
-    assert (stats.batches, stats.examples, stats.tokens, stats.padded_tokens) == (1, 2, 3, 4)
     assert (stats.queue_requests, stats.queue_texts, stats.in_flight_batches) == (0, 0, 0)
 
 
@@ -255,10 +165,12 @@ async def test_grouping_never_mixes_options_and_is_fifo_across_groups(harness: H
     # Calls after the first: one per group, oldest group first.
     tags = [sorted({inp.source[0] for inp in call.inputs}) for call in engine.calls[1:]]
     assert tags == [["g0", "g1", "g2"], ["b0", "b1"], ["s0"], ["s1"]]
-    for call in engine.calls:
-        assert len({call.options.batch_key()}) == 1
-    # The greedy call carries return_scores because one of its requests asked for scores.
-    assert engine.calls[1].options.return_scores is True
+    assert [call.options.batch_key() for call in engine.calls[1:]] == [
+        GREEDY.batch_key(),
+        BEAM2.batch_key(),
+        SEEDED.batch_key(),
+        SEEDED.batch_key(),
+    ]
 
 
 async def test_exclusive_request_runs_alone_even_when_split(harness: Harness) -> None:
@@ -307,7 +219,7 @@ async def test_batch_is_sorted_by_length_and_outputs_mapped_back(harness: Harnes
     ]
     assert await c == [expected_output(sized("c", 3), GREEDY)]
     assert [len(x.source) for x in engine.calls[1].inputs] == [1, 3, 5]
-    assert batcher.stats().padded_tokens == 1 + 5 * 3
+    assert observed(batcher).padded_tokens == 1 + 5 * 3
 
 
 # --------------------------------------------------------------------------- flush rules
@@ -486,7 +398,7 @@ async def test_queue_bounded_by_requests(harness: Harness) -> None:
     assert info.value.retry_after_ms == 123
     assert "overloaded" in info.value.message
     assert "2 requests" in info.value.message
-    assert batcher.stats().rejected == 1
+    assert observed(batcher).rejected == 1
     engine.gate.set()
     await asyncio.gather(first, *queued)
     assert await batcher.submit([text("e")], GREEDY) == [expected_output(text("e"), GREEDY)]
@@ -505,8 +417,7 @@ async def test_queue_bounded_by_tokens(harness: Harness) -> None:
     assert batcher.stats().queue_tokens == 10
     with pytest.raises(InvalidInput, match="split it"):
         await batcher.submit([sized("huge", 11)], GREEDY)  # could never fit: not retryable
-    stats = batcher.stats()
-    assert stats.rejected == 1
+    assert observed(batcher).rejected == 1
     engine.gate.set()
     await asyncio.gather(first, six, four)
 
@@ -541,7 +452,7 @@ async def test_expired_requests_never_reach_the_engine(harness: Harness) -> None
         await asyncio.wait_for(soon, SAFETY_S)  # fails at its deadline, engine still busy
     assert engine.started == 1
     stats = batcher.stats()
-    assert (stats.expired, stats.queue_texts, stats.queue_requests) == (2, 0, 0)
+    assert (stats.queue_texts, stats.queue_requests) == (0, 0)
     assert observer.expired == 2
     engine.gate.set()
     await first
@@ -561,7 +472,7 @@ async def test_cancelled_requests_never_reach_the_engine(harness: Harness) -> No
     with pytest.raises(asyncio.CancelledError):
         await gone
     stats = batcher.stats()
-    assert (stats.cancelled, stats.queue_texts, stats.queue_requests) == (1, 1, 1)
+    assert (stats.queue_texts, stats.queue_requests) == (1, 1)
     assert observer.cancelled == 1
     engine.gate.set()
     await asyncio.gather(first, kept)
@@ -595,9 +506,9 @@ async def test_result_for_a_caller_who_left_is_discarded_quietly(harness: Harnes
     failing.cancel()
     await asyncio.gather(left, failing, return_exceptions=True)
     engine.gate.set()
-    await wait_until(lambda: batcher.stats().batches == 2)
+    await wait_until(lambda: len(observed(batcher).batches) == 2)
     await settle()
-    assert batcher.stats().cancelled == 2
+    assert observed(batcher).cancelled == 2
     assert await batcher.submit([text("next")], GREEDY)
 
 
@@ -611,7 +522,7 @@ async def test_expiry_while_in_flight_fails_the_caller_and_discards_the_result(
         await asyncio.wait_for(task, SAFETY_S)
     engine.gate.set()
     await wait_until(lambda: batcher.stats().in_flight_batches == 0)
-    assert batcher.stats().expired == 1
+    assert observed(batcher).expired == 1
 
 
 # --------------------------------------------------------------------------- errors
@@ -634,7 +545,7 @@ async def test_engine_error_fails_only_that_batch(harness: Harness) -> None:
     assert await other_group == [expected_output(text("beam"), BEAM2)]
     assert await later_same_group == [expected_output(text("later"), GREEDY)]
     assert await batcher.submit([text("again")], GREEDY)
-    assert batcher.stats().errors == 1
+    assert observed(batcher).errors == 1
 
 
 async def test_engine_error_fails_a_split_request_and_drops_its_rest(harness: Harness) -> None:
@@ -649,16 +560,7 @@ async def test_engine_error_fails_a_split_request_and_drops_its_rest(harness: Ha
 
 
 async def test_engine_returning_the_wrong_count_is_an_error(harness: Harness) -> None:
-    class Short(FakeEngine):
-        def generate(
-            self,
-            inputs: Sequence[EngineInput],
-            options: ResolvedOptions,
-            on_output: OutputCallback | None = None,
-        ) -> list[EngineOutput]:
-            return super().generate(inputs, options, on_output)[:-1]
-
-    batcher = Batcher(Short(), BatchingConfig(), name="short")
+    batcher = Batcher(FakeEngine(drop_last=True), BatchingConfig(), name="short")
     await batcher.start()
     try:
         with pytest.raises(RuntimeError, match="1 outputs for 2 inputs"):
@@ -752,32 +654,6 @@ async def test_close_idle_and_twice(harness: Harness) -> None:
 # --------------------------------------------------------------------------- observer, stats
 
 
-class RecordingObserver:
-    def __init__(self) -> None:
-        self.batches: list[tuple[int, int, int]] = []
-        self.waits = 0
-        self.rejected = 0
-        self.expired = 0
-        self.cancelled = 0
-
-    def on_batch(self, size: int, tokens: int, padded_tokens: int, seconds: float) -> None:
-        assert seconds >= 0
-        self.batches.append((size, tokens, padded_tokens))
-
-    def on_queue_wait(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.waits += 1
-
-    def on_rejected(self) -> None:
-        self.rejected += 1
-
-    def on_expired(self) -> None:
-        self.expired += 1
-
-    def on_cancelled(self) -> None:
-        self.cancelled += 1
-
-
 async def test_observer_and_stats_agree(harness: Harness) -> None:
     observer = RecordingObserver()
     batcher, engine = await harness.make(
@@ -794,19 +670,14 @@ async def test_observer_and_stats_agree(harness: Harness) -> None:
     assert observer.batches == [(1, 3, 3), (2, 6, 8), (1, 1, 1)]
     assert observer.waits == 4
     assert observer.rejected == 1
+    assert (observer.examples, observer.padded_tokens, observer.errors) == (4, 12, 0)
     assert batcher.stats() == BatcherStats(
         queue_requests=0,
         queue_texts=0,
         queue_tokens=0,
         in_flight_batches=0,
-        batches=3,
-        examples=4,
-        tokens=10,
-        padded_tokens=12,
-        rejected=1,
-        expired=0,
-        cancelled=0,
-        errors=0,
+        in_flight_texts=0,
+        slots=1,
     )
 
 
@@ -853,19 +724,8 @@ async def test_concurrent_closes_both_wait_for_the_drain(harness: Harness) -> No
 async def test_duplicate_on_output_does_not_answer_a_split_request_early(
     harness: Harness,
 ) -> None:
-    class Stutter(FakeEngine):
-        def generate(
-            self,
-            inputs: Sequence[EngineInput],
-            options: ResolvedOptions,
-            on_output: OutputCallback | None = None,
-        ) -> list[EngineOutput]:
-            outputs = super().generate(inputs, options, on_output)
-            if on_output is not None:
-                on_output(0, outputs[0])  # a buggy engine reports again
-            return outputs
-
-    batcher = Batcher(Stutter(), BatchingConfig(max_batch_size=1, early_return=True), name="s")
+    config = BatchingConfig(max_batch_size=1, early_return=True)
+    batcher = Batcher(FakeEngine(report_twice=True), config, name="s")
     await batcher.start()
     try:
         inputs = [text("a"), text("b"), text("c")]

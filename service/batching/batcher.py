@@ -1,0 +1,379 @@
+"""The Batcher: concurrent callers share engine calls.
+
+CTranslate2 decodes a batch of 32 texts in little more time than one text, but it cannot merge
+calls that arrive separately from Python. The `Batcher` sits between the pipeline and one
+`Engine` and turns many small concurrent `submit` calls into few large `generate` calls. What
+may share a call and in which order is the queue's business (`queue`), when a free slot takes
+a batch the policy's (`policy`), whether a request may wait at all admission's (`admission`);
+this class owns the rest: the executor hop, fanning results out to callers, dropping work whose
+caller left or whose deadline passed, and close/drain.
+
+All state lives on the event loop thread; worker threads only run ``engine.generate`` and post
+results back with ``loop.call_soon_threadsafe``. Dispatching is a plain callback scheduled when
+something changes (a submit, a finished batch, a timer); one future per request, none per text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from itertools import count
+from typing import Any, cast
+
+import structlog
+
+from service.batching.admission import check_admission
+from service.batching.config import BatchingConfig
+from service.batching.observer import BatcherStats, BatchObserver, NullObserver
+from service.batching.pending import PendingRequest, RunningBatch, owner
+from service.batching.policy import ReturningCallers, pick
+from service.batching.queue import GroupedQueue, Item
+from service.engines.base import Engine, EngineInput, EngineOutput
+from service.errors import DeadlineExpired, Overloaded, ShuttingDown
+from service.types import ResolvedOptions
+
+log = structlog.get_logger(__name__)
+
+
+class Batcher:
+    """Shares one engine among concurrent callers by batching their texts (see module doc)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        config: BatchingConfig,
+        *,
+        name: str,
+        observer: BatchObserver | None = None,
+    ) -> None:
+        self.engine = engine
+        self.config = config
+        self.name = name
+        self.observer: BatchObserver = observer if observer is not None else NullObserver()
+        self._slots = max(1, engine.parallelism)
+        self._max_wait = config.max_wait_ms / 1000.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._closing = False
+        self._drained: asyncio.Event | None = None
+        self._queue = GroupedQueue()
+        self._returning = ReturningCallers()
+        self._exclusive = count()
+        self._running: set[RunningBatch] = set()
+        self._running_texts = 0
+        self._dispatch_scheduled = False
+        self._wait_timer: asyncio.TimerHandle | None = None
+        self._wait_when = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Bind to the running loop and start one worker thread per engine slot."""
+        if self._loop is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._executor = ThreadPoolExecutor(
+            max_workers=self._slots, thread_name_prefix=f"batcher-{self.name}"
+        )
+
+    async def close(self, timeout: float | None = None) -> None:
+        """Stop accepting work, finish what is queued and in flight, then stop the threads.
+
+        New `submit` calls raise `ShuttingDown` from the moment this is called. If `timeout`
+        seconds pass first, requests still waiting or running fail with `ShuttingDown`
+        (running engine calls cannot be interrupted; their results are discarded).
+        """
+        self._closing = True
+        if self._loop is None or self._executor is None:
+            return
+        finished = True
+        if self._queue.texts or self._running:
+            if self._drained is None:  # a concurrent close() shares the same wait
+                self._drained = asyncio.Event()
+            self._schedule_dispatch()  # flush anything held back by max_wait_ms
+            try:
+                await asyncio.wait_for(self._drained.wait(), timeout)
+            except TimeoutError:
+                finished = False
+                self._abandon_all()
+        self._cancel_wait_timer()
+        executor, self._executor = self._executor, None
+        if executor is None:  # the other close() got there first
+            return
+        # After a clean drain the workers are idle and join at once; otherwise do not block
+        # the loop on an engine call that is still running.
+        executor.shutdown(wait=finished, cancel_futures=True)
+
+    # ------------------------------------------------------------------ public API
+
+    async def submit(
+        self,
+        inputs: Sequence[EngineInput],
+        options: ResolvedOptions,
+        *,
+        deadline: float | None = None,
+    ) -> list[EngineOutput]:
+        """Decode `inputs` with `options`, sharing engine calls with other callers.
+
+        Returns one output per input, in input order. `deadline` is an absolute
+        `time.monotonic()` time. Raises `Overloaded` at once if the queue is full,
+        `InvalidInput` if the request alone exceeds the queue's token budget, `DeadlineExpired`
+        if the deadline passes before the work is done, `ShuttingDown` once `close` was called,
+        and whatever the engine raised if the engine call carrying one of its texts failed.
+        Cancelling the awaiting task removes the request's queued texts from the queue.
+        """
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError(f"batcher {self.name!r} is not started")
+        if self._closing:
+            raise ShuttingDown(
+                f"model {self.name!r} is shutting down; retry on another replica",
+                retry_after_ms=self.config.retry_after_ms,
+            )
+        if not inputs:
+            return []
+        now = time.monotonic()
+        if deadline is not None and deadline <= now:
+            self._notify(self.observer.on_expired)
+            raise DeadlineExpired("the request's deadline passed before it could be queued")
+        costs = [len(x.source) or 1 for x in inputs]
+        try:
+            check_admission(self._queue, self.config, sum(costs), self.name)
+        except Overloaded:
+            self._notify(self.observer.on_rejected)
+            raise
+
+        request = PendingRequest(loop.create_future(), len(inputs), options)
+        key: Hashable = (
+            ("exclusive", next(self._exclusive)) if options.exclusive else options.batch_key()
+        )
+        request.entry = self._queue.admit(
+            key, inputs, costs, enqueued=now, deadline=deadline, owner=request
+        )
+        self._returning.arrived(now)
+        if deadline is not None:
+            request.timer = loop.call_at(loop.time() + (deadline - now), self._on_deadline, request)
+        self._schedule_dispatch()
+        future = request.future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if not request.done:
+                self._finish(request)
+                self._notify(self.observer.on_cancelled)
+            elif future.done() and not future.cancelled():
+                future.exception()  # answered as we were cancelled: never log it as unretrieved
+            raise
+
+    def stats(self) -> BatcherStats:
+        """The queue and in-flight gauges (consistent on the loop thread; from a scrape thread
+        each field is a valid recent value)."""
+        queue = self._queue
+        return BatcherStats(
+            queue_requests=queue.requests,
+            queue_texts=queue.texts,
+            queue_tokens=queue.tokens,
+            in_flight_batches=len(self._running),
+            in_flight_texts=self._running_texts,
+            slots=self._slots,
+        )
+
+    # ------------------------------------------------------------------ request outcomes
+
+    def _finish(self, request: PendingRequest) -> None:
+        request.settle(self._queue)
+        self._check_drained()
+
+    def _fail(self, request: PendingRequest, exc: BaseException) -> None:
+        request.fail(self._queue, exc)
+        self._check_drained()
+
+    def _on_deadline(self, request: PendingRequest) -> None:
+        request.timer = None
+        if request.done:
+            return
+        self._fail(request, DeadlineExpired("the request's deadline passed before it was done"))
+        self._notify(self.observer.on_expired)
+
+    def _abandon_all(self) -> None:
+        """Fail every unanswered request (close timed out)."""
+        error = ShuttingDown(
+            f"model {self.name!r} shut down before the request was done; retry on another replica",
+            retry_after_ms=self.config.retry_after_ms,
+        )
+        for entry in list(self._queue.entries()):
+            self._fail(cast(PendingRequest, entry.owner), error)
+        self._queue.compact()
+        for batch in self._running:
+            for item in batch.items:
+                self._fail(owner(item), error)
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _schedule_dispatch(self) -> None:
+        """Dispatch on the next loop turn, so callers arriving in this turn share the call."""
+        if not self._dispatch_scheduled and self._loop is not None:
+            self._dispatch_scheduled = True
+            self._loop.call_soon(self._dispatch)
+
+    def _dispatch(self) -> None:
+        """Fill free engine slots with batches; the only place engine calls start."""
+        self._dispatch_scheduled = False
+        if self._executor is None:
+            return
+        queue = self._queue
+        config = self.config
+        while len(self._running) < self._slots and queue.texts:
+            now = time.monotonic()
+            choice = pick(
+                queue,
+                self._returning,
+                now,
+                running_texts=self._running_texts,
+                slots=self._slots,
+                max_batch_size=config.max_batch_size,
+                max_batch_tokens=config.max_batch_tokens,
+                patient=self._max_wait > 0 and not self._closing,
+            )
+            if choice.group is None:
+                if choice.wait_until is not None:
+                    self._arm_wait_timer(choice.wait_until)
+                break
+            taken = queue.take(choice.group, choice.max_texts, config.max_batch_tokens, now)
+            for entry in taken.expired:
+                self._on_deadline(cast(PendingRequest, entry.owner))  # its timer has not fired yet
+            if taken.items:
+                self._launch(taken.items, taken.tokens, taken.padded_tokens, now)
+        if not queue.texts:
+            queue.compact()
+            self._cancel_wait_timer()
+        self._check_drained()
+
+    def _launch(self, items: list[Item], tokens: int, padded: int, now: float) -> None:
+        items.sort(key=_by_tokens)  # similar lengths side by side; outputs are mapped back
+        # Texts of one group differ at most in return_scores, which engines ignore (they always
+        # score; the pipeline drops what was not asked for).
+        options = owner(items[0]).options
+        batch = RunningBatch(items, options, tokens, padded)
+        self._running.add(batch)
+        self._running_texts += len(items)
+        assert self._executor is not None
+        self._executor.submit(self._run, batch)
+        try:
+            observe = self.observer.on_queue_wait
+            for item in items:
+                observe(now - item.entry.enqueued)
+        except Exception:
+            log.exception("batch_observer_failed", model=self.name)
+
+    def _arm_wait_timer(self, due: float) -> None:
+        if self._wait_timer is not None:
+            if self._wait_when <= due:
+                return
+            self._wait_timer.cancel()
+        assert self._loop is not None
+        self._wait_when = due
+        self._wait_timer = self._loop.call_at(
+            self._loop.time() + (due - time.monotonic()), self._on_wait_timer
+        )
+
+    def _on_wait_timer(self) -> None:
+        self._wait_timer = None
+        self._dispatch()
+
+    def _cancel_wait_timer(self) -> None:
+        if self._wait_timer is not None:
+            self._wait_timer.cancel()
+            self._wait_timer = None
+
+    # ------------------------------------------------------------------ worker side
+
+    def _run(self, batch: RunningBatch) -> None:
+        """Worker thread: one engine call; results go back to the loop thread."""
+        loop = self._loop
+        assert loop is not None
+
+        def on_output(index: int, output: EngineOutput) -> None:
+            _post(loop, self._deliver_one, batch, index, output)
+
+        callback = on_output if self.config.early_return else None
+        started = time.perf_counter()
+        try:
+            outputs = self.engine.generate([i.input for i in batch.items], batch.options, callback)
+        except BaseException as exc:  # the slot must be given back whatever happened
+            _post(loop, self._finish_batch, batch, None, exc, time.perf_counter() - started)
+        else:
+            _post(loop, self._finish_batch, batch, outputs, None, time.perf_counter() - started)
+
+    # ------------------------------------------------------------------ results (loop thread)
+
+    def _deliver_one(self, batch: RunningBatch, index: int, output: EngineOutput) -> None:
+        if not batch.finished and 0 <= index < len(batch.items) and not batch.delivered[index]:
+            batch.delivered[index] = True
+            self._resolve(batch.items[index], output)
+
+    def _resolve(self, item: Item, output: EngineOutput) -> None:
+        owner(item).deliver(self._queue, item.index, output)
+        self._check_drained()
+
+    def _finish_batch(
+        self,
+        batch: RunningBatch,
+        outputs: list[EngineOutput] | None,
+        error: BaseException | None,
+        seconds: float,
+    ) -> None:
+        items = batch.items
+        self._running.discard(batch)
+        self._running_texts -= len(items)
+        batch.finished = True
+        if self._max_wait > 0:
+            answered = len({id(item.entry) for item in items})
+            self._returning.add(time.monotonic() + self._max_wait, answered)
+        if error is None and (outputs is None or len(outputs) != len(items)):
+            error = RuntimeError(
+                f"engine returned {0 if outputs is None else len(outputs)} outputs "
+                f"for {len(items)} inputs"
+            )
+        delivered = batch.delivered
+        if error is not None:
+            log.error("engine_call_failed", model=self.name, size=len(items), error=repr(error))
+            self._notify(self.observer.on_error)
+            for i, item in enumerate(items):
+                if not delivered[i]:
+                    self._fail(owner(item), error)
+        else:
+            assert outputs is not None
+            for i, item in enumerate(items):
+                if not delivered[i]:
+                    self._resolve(item, outputs[i])
+        try:
+            self.observer.on_batch(len(items), batch.tokens, batch.padded_tokens, seconds)
+        except Exception:
+            log.exception("batch_observer_failed", model=self.name)
+        self._dispatch()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _check_drained(self) -> None:
+        if self._drained is not None and not self._queue.texts and not self._running:
+            self._drained.set()
+
+    def _notify(self, hook: Callable[[], None]) -> None:
+        try:
+            hook()
+        except Exception:
+            log.exception("batch_observer_failed", model=self.name)
+
+
+def _by_tokens(item: Item) -> int:
+    return item.tokens
+
+
+def _post(loop: asyncio.AbstractEventLoop, callback: Callable[..., Any], *args: Any) -> None:
+    """Hand a result to the loop thread; a loop closed meanwhile means nobody is waiting."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback, *args)

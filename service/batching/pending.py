@@ -1,0 +1,78 @@
+"""Work in progress inside a batcher: a caller's request being answered, an engine call running.
+
+Both are plain state holders; the `Batcher` moves them through their lives on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import cast
+
+from service.batching.queue import Entry, GroupedQueue, Item
+from service.engines.base import EngineOutput
+from service.types import ResolvedOptions
+
+
+class PendingRequest:
+    """One `submit` call's answer in progress: its future, outputs so far and deadline timer."""
+
+    __slots__ = ("done", "entry", "future", "options", "remaining", "results", "timer")
+
+    def __init__(
+        self, future: asyncio.Future[list[EngineOutput]], size: int, options: ResolvedOptions
+    ) -> None:
+        self.future = future
+        self.options = options
+        self.results: list[EngineOutput | None] = [None] * size
+        self.remaining = size  # outputs still missing
+        self.done = False  # answered, failed, expired or cancelled: ignore anything further
+        self.entry: Entry | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    def settle(self, queue: GroupedQueue) -> None:
+        """Mark it done and take its still-queued texts out of the queue."""
+        self.done = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.entry is not None:
+            queue.remove(self.entry)
+
+    def fail(self, queue: GroupedQueue, exc: BaseException) -> None:
+        if self.done:
+            return
+        self.settle(queue)
+        if not self.future.done():
+            self.future.set_exception(exc)
+
+    def deliver(self, queue: GroupedQueue, index: int, output: EngineOutput) -> None:
+        """One text's output; the caller is answered when the last one arrives."""
+        if self.done:
+            return  # its caller went away, expired or failed: discard
+        self.results[index] = output
+        self.remaining -= 1
+        if not self.remaining:
+            self.settle(queue)
+            if not self.future.done():
+                self.future.set_result(cast("list[EngineOutput]", self.results))
+
+
+def owner(item: Item) -> PendingRequest:
+    """The request a queued or running text belongs to."""
+    return cast(PendingRequest, item.entry.owner)
+
+
+class RunningBatch:
+    """One engine call: its texts (sorted by length), options and token counts."""
+
+    __slots__ = ("delivered", "finished", "items", "options", "padded_tokens", "tokens")
+
+    def __init__(
+        self, items: list[Item], options: ResolvedOptions, tokens: int, padded_tokens: int
+    ) -> None:
+        self.items = items
+        self.options = options
+        self.tokens = tokens
+        self.padded_tokens = padded_tokens
+        self.delivered = [False] * len(items)  # answered early through on_output
+        self.finished = False  # generate returned or raised: ignore late on_output calls

@@ -1,0 +1,64 @@
+"""A served model's text ⇄ token steps: templates, length limits, forced prefixes, scores."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.engines.base import EngineHypothesis, EngineInput, EngineOutput
+from service.errors import InvalidInput
+from tests.fakes import manifest, served_with_fake_engine
+
+PREFIX = ("▁Die",)  # a real piece of the demo vocabulary, forced as the first output token
+
+
+def test_tokenize_applies_the_route_template_and_the_model_suffix() -> None:
+    served = served_with_fake_engine(manifest())
+    route = served.manifest.translation[0]
+    [item] = served.tokenize(("The dog sleeps.",), route)
+    expected = served.tokenizer.encode("translate en to de: The dog sleeps.")
+    assert list(item.source) == expected
+    assert item.source[-1] == "</s>"
+    assert item.target_prefix == ()
+
+
+def test_tokenize_reports_every_text_over_the_models_input_limit() -> None:
+    served = served_with_fake_engine(manifest(max_input_tokens=12))
+    route = served.manifest.summarization[0]
+    long = "The old man sees the small dog in the garden near the house."
+    with pytest.raises(InvalidInput) as info:
+        served.tokenize(("Short.", long, long), route)
+    fields = [v.field for v in info.value.violations]
+    assert fields == ["texts[1]", "texts[2]"]
+    assert "reads at most 12 tokens" in info.value.violations[0].description
+
+
+def test_detokenize_strips_the_forced_target_prefix_and_counts_tokens_without_it() -> None:
+    served = served_with_fake_engine(manifest(target_prefix=PREFIX))
+    route = served.manifest.translation[0]
+    inputs = served.tokenize(("The dog sleeps.",), route)
+    assert inputs[0].target_prefix == PREFIX
+    body = tuple(served.tokenizer.encode("Der Hund schläft.")[:-1])  # without </s>
+    output = EngineOutput((EngineHypothesis(PREFIX + body, score=-0.5),))
+    [result] = served.detokenize(inputs, [output], with_scores=False)
+    assert result.text == "Der Hund schläft."
+    assert result.output_tokens == len(body)
+    assert result.hypotheses[0].score is None  # not asked for: dropped
+    assert result.input_tokens == len(inputs[0].source)
+
+
+def test_detokenize_keeps_scores_when_asked_and_leaves_unforced_outputs_alone() -> None:
+    served = served_with_fake_engine(manifest())
+    inputs = [EngineInput(("▁a", "</s>"))]
+    hyps = (EngineHypothesis(("▁Die", "▁Katze"), -0.25), EngineHypothesis(("▁Der",), -1.0))
+    [result] = served.detokenize(inputs, [EngineOutput(hyps)], with_scores=True)
+    assert [h.text for h in result.hypotheses] == ["Die Katze", "Der"]
+    assert [h.score for h in result.hypotheses] == [-0.25, -1.0]
+    assert result.text == "Die Katze"
+
+
+def test_info_reports_what_list_models_shows() -> None:
+    served = served_with_fake_engine(manifest(pairs=[("en", "de"), ("en", "fr")]))
+    info = served.info()
+    assert info.translation_pairs == (("en", "de"), ("en", "fr"))
+    assert info.summarization_languages == ("en",)
+    assert (info.engine, info.ready, info.supports_seed) == ("fake", True, True)
