@@ -139,6 +139,21 @@ async def closed_loop(
         return result
 
 
+async def send_all(
+    target: str, requests: Sequence[pb.TranslateRequest], *, concurrency: int
+) -> None:
+    """Send every request once (``concurrency`` at a time), e.g. to fill a cache."""
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = pb_grpc.Seq2SeqServiceStub(channel)
+        queue = list(requests)
+
+        async def caller() -> None:
+            while queue:
+                await stub.Translate(queue.pop(), timeout=300)
+
+        await asyncio.gather(*(caller() for _ in range(concurrency)))
+
+
 @dataclass
 class OpenLoopResult:
     rate: float

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import engine, load
+from bench.cache import cache_markdown, run_cache_section
 from bench.model import DEFAULT_CACHE, ModelSpec, load_or_build
 from bench.server import RssSampler, batch_counts, serving
 
@@ -48,6 +49,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cache", type=Path, default=ROOT / DEFAULT_CACHE)
     parser.add_argument("--quick", action="store_true", help="short points (smoke run)")
     parser.add_argument("--skip-early-return", action="store_true")
+    parser.add_argument("--skip-cache", action="store_true", help="skip the result-cache section")
+    parser.add_argument(
+        "--cache-only", action="store_true", help="run only the result-cache section"
+    )
+    parser.add_argument(
+        "--cache-concurrency", default="1,128", help="C values of the cache section"
+    )
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
@@ -55,6 +63,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.compute_type = args.compute_type or ("int8" if args.device == "cpu" else "int8_float16")
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    args.cache_concurrency = [int(c) for c in args.cache_concurrency.split(",")]
     return args
 
 
@@ -155,7 +164,7 @@ def _early_return(args: argparse.Namespace, log_dir: Path) -> dict[str, Any] | N
     )
     out: dict[str, Any] = {"model": "t5-demo", "concurrency": 16, "inputs": len(texts)}
     for flag in ("--no-early-return", "--early-return"):
-        with serving(DEMO_REGISTRY, log_dir, "--device", "cpu", flag) as server:
+        with serving(DEMO_REGISTRY, log_dir, "--device", "cpu", "--cache", "off", flag) as server:
             result = load.run(
                 load.closed_loop(
                     server.target,
@@ -193,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     from service.manifest import load_manifest
     from service.tokenization import load_tokenizer
 
+    if args.cache_only:
+        return _cache_only(args, model, stamp, log_dir)
+
     manifest = load_manifest(model.model_dir)
     tokenizer = load_tokenizer(manifest.tokenizer, model.model_dir)
     inputs = [tokenizer.encode(s) for s in model.sentences]
@@ -223,13 +235,17 @@ def main(argv: list[str] | None = None) -> int:
     progress(f"raw single sentence (layout {service_layout}): {raw_single:.2f} ms")
 
     flags = ["--device", args.device, "--compute-type", args.compute_type]
-    batched = _service_points(args, model, flags, "batched", log_dir)
-    naive = _service_points(args, model, [*flags, "--max-batch-size", "1"], "naive", log_dir)
+    # The engine-bound phases decode every request: the benchmark cycles over 512 sentences,
+    # which a result cache would otherwise answer (the cache has its own section).
+    engine_flags = [*flags, "--cache", "off"]
+    batched = _service_points(args, model, engine_flags, "batched", log_dir)
+    naive = _service_points(args, model, [*engine_flags, "--max-batch-size", "1"], "naive", log_dir)
     top_c = max(args.concurrency)
     # The service's own capacity if it was measured, else the engine's.
     capacity = _find(batched, 1, top_c)["sentences_per_s"] or best_greedy.sps
-    overload = _overload(args, model, flags, capacity, log_dir)
+    overload = _overload(args, model, engine_flags, capacity, log_dir)
     early = None if args.skip_early_return else _early_return(args, log_dir)
+    cache = None if args.skip_cache else run_cache_section(args, model, flags, log_dir, progress)
 
     summary = {
         "ceiling_greedy_sps": round(best_greedy.sps, 2),
@@ -248,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "meta": {
             "started": started.isoformat(),
-            "command": "s2s bench " + " ".join(argv if argv is not None else sys.argv[2:]),
+            "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
             "machine": {
                 "cores": cores,
                 "platform": platform.platform(),
@@ -271,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         "naive": naive,
         "overload": overload,
         "early_return": early,
+        "cache": cache,
         "summary": summary,
         "targets": targets,
     }
@@ -284,6 +301,18 @@ def main(argv: list[str] | None = None) -> int:
         plot(report, args.out / f"{stamp}.png")
     print(table)
     progress(f"wrote {json_path} (+ .md, .png)")
+    return 0
+
+
+def _cache_only(args: argparse.Namespace, model: Any, stamp: str, log_dir: Path) -> int:
+    flags = ["--device", args.device, "--compute-type", args.compute_type]
+    points = run_cache_section(args, model, flags, log_dir, progress)
+    report = {"meta": {"command": "python -m bench --cache-only", "versions": _versions()},
+              "cache": points}  # fmt: skip
+    json_path = args.out / f"{stamp}-cache.json"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    print("\n".join(cache_markdown(points)))
+    progress(f"wrote {json_path}")
     return 0
 
 
@@ -348,6 +377,8 @@ def markdown(report: dict[str, Any]) -> str:
             f" → {early['on']['p95_ms']} ms, {early['off']['sentences_per_s']} → "
             f"{early['on']['sentences_per_s']} sentences/s (off → on)."
         )
+    if report.get("cache"):
+        lines += cache_markdown(report["cache"])
     lines += ["", "| target | value | limit | met |", "|---|---:|---:|---|"]
     for name, t in report["targets"].items():
         lines.append(f"| {name} | {t['value']} | {t['target']} | {'yes' if t['met'] else 'NO'} |")

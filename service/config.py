@@ -89,6 +89,20 @@ class Settings:
     log_format: Literal["json", "console"] = setting("json", "log line format")
     log_text: bool = setting(False, "log request texts (off: they may hold personal data)")
     max_message_bytes: int = setting(4 * 1024 * 1024, "largest gRPC message received or sent")
+    cache: Literal["on", "off"] = setting("on", "result cache (off: every text is decoded)")
+    cache_memory_mb: int = setting(64, "in-process result cache size in MiB (0 = no memory tier)")
+    redis_url: str = setting(
+        "", "Redis for the shared cache tier, e.g. redis://127.0.0.1:6379/0 (rediss:// and "
+        "passwords work; empty = no Redis tier)",
+    )  # fmt: skip
+    cache_ttl_seconds: int = setting(7 * 24 * 3600, "how long Redis keeps a cached result")
+    redis_timeout_ms: float = setting(
+        50.0, "timeout of each Redis operation; a slow Redis costs at most this per request"
+    )
+    redis_breaker_failures: int = setting(
+        3, "consecutive Redis failures after which the cache stops asking it for a while"
+    )
+    redis_breaker_cooldown_s: float = setting(2.0, "how long the cache leaves Redis alone then")
     build_revision: str = setting(
         "", "source revision for s2s_build_info (images set it; empty: git HEAD if any)"
     )
@@ -174,6 +188,17 @@ class Settings:
             )
         if not -1 <= self.engine_nice <= 19:
             raise SettingsError(f"engine_nice is {self.engine_nice}; expected 0-19 (-1 = auto)")
+        if self.cache not in ("on", "off"):
+            raise SettingsError(f"cache is {self.cache!r}; expected one of: ('on', 'off')")
+        if self.cache_memory_mb < 0 or self.cache_ttl_seconds < 1 or self.redis_timeout_ms <= 0:
+            raise SettingsError(
+                "cache_memory_mb must be >= 0, cache_ttl_seconds >= 1 and redis_timeout_ms > 0"
+            )
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(
+                "redis_url must start with redis://, rediss:// or unix:// "
+                "(e.g. redis://127.0.0.1:6379/0)"
+            )
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port is {self.port}; expected 0-65535")
         if not self.models_dir.is_dir():

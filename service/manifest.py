@@ -139,6 +139,8 @@ class Manifest:
     max_input_tokens: int = 512
     description: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
+    # False for a model whose outputs must never be stored (the result cache skips it).
+    cache_results: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -155,6 +157,7 @@ class Manifest:
             "default_options": self.default_options.as_dict(),
             "max_input_tokens": self.max_input_tokens,
             "provenance": self.provenance,
+            "cache_results": self.cache_results,
         }
 
     @classmethod
@@ -183,6 +186,7 @@ class Manifest:
             default_options=defaults,
             max_input_tokens=int(data.get("max_input_tokens", 512)),
             provenance=dict(data.get("provenance", {})),
+            cache_results=bool(data.get("cache_results", True)),
         )
         if not manifest.translation and not manifest.summarization:
             raise ManifestError(f"model {manifest.name!r} declares no translation or summarization")

@@ -78,6 +78,35 @@ DROPPED = Counter(
     "(overloaded, deadline, cancelled).",
     ["model", "reason"],
 )
+CACHE_LOOKUPS = Counter(
+    "s2s_cache_lookups_total",
+    "Cache lookups per text, by model, kind (result, encoder), tier (memory, redis) and "
+    "outcome (hit, miss, error, corrupt).",
+    ["model", "kind", "tier", "outcome"],
+)
+CACHE_STORES = Counter(
+    "s2s_cache_stores_total", "Entries written to the cache, by model, kind and tier.",
+    ["model", "kind", "tier"],
+)  # fmt: skip
+CACHE_BYTES = Gauge("s2s_cache_bytes", "Bytes held by an in-process cache tier.", ["tier"])
+CACHE_ENTRIES = Gauge("s2s_cache_entries", "Entries held by an in-process cache tier.", ["tier"])
+CACHE_REDIS_UP = Gauge(
+    "s2s_cache_redis_up", "1 when the Redis cache tier answers its health pings (0: down or off)."
+)
+CACHE_REDIS_SECONDS = Histogram(
+    "s2s_cache_redis_seconds", "Latency of successful Redis cache operations, by op (get, set).",
+    ["op"], buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1),
+)  # fmt: skip
+CACHE_REDIS_ERRORS = Counter(
+    "s2s_cache_redis_errors_total",
+    "Redis cache operations that failed or timed out, by op (get, set); calls still succeed.",
+    ["op"],
+)
+SINGLEFLIGHT_JOINS = Counter(
+    "s2s_cache_singleflight_joins_total",
+    "Texts that joined an identical text already being decoded instead of decoding it again.",
+    ["model"],
+)
 BUILD_INFO = Gauge("s2s_build_info", "Always 1; the running build.", ["version", "revision"])
 
 

@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from service import metrics
 from service.api import seq2seq_pb2 as pb
 from service.api import seq2seq_pb2_grpc as pb_grpc
+from service.cache import ResultCache, build_result_cache
 from service.config import Settings
 from service.interceptors import ServiceInterceptor
 from service.manifest import Manifest
@@ -51,6 +52,7 @@ class Server:
         )
         self.health = health.aio.HealthServicer()
         self.registry: Registry | None = None
+        self.cache: ResultCache | None = None
         self.port = 0
         self._servicer = Seq2SeqServicer()
 
@@ -75,7 +77,10 @@ class Server:
             Registry.load, settings, self._engine_factory, metrics.BatcherMetrics
         )
         self.registry = registry
-        pipeline = Pipeline(registry, settings.limits, log_text=settings.log_text)
+        self.cache = build_result_cache(settings)
+        if self.cache is not None:
+            await self.cache.start()
+        pipeline = Pipeline(registry, settings.limits, cache=self.cache, log_text=settings.log_text)
         metrics.watch_models(
             lambda: [metrics.ModelSnapshot(m.info(), m.batcher.stats()) for m in registry.models]
         )
@@ -111,6 +116,8 @@ class Server:
         await self._grpc.stop(grace)
         if self.registry is not None:
             await self.registry.close(grace)
+        if self.cache is not None:
+            await self.cache.close()
         log.info("stopped")
 
     async def wait(self) -> None:

@@ -180,6 +180,7 @@ class GeneratedText:
 
     hypotheses: tuple[Hypothesis, ...]
     input_tokens: int
+    cached: bool = False  # served from the result cache
 
     @property
     def text(self) -> str:
@@ -195,6 +196,7 @@ class GeneratedText:
             hypotheses=[h.to_pb() for h in self.hypotheses],
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
+            cached=self.cached,
         )
 
     @classmethod
@@ -202,6 +204,7 @@ class GeneratedText:
         return cls(
             hypotheses=tuple(Hypothesis.from_pb(h) for h in msg.hypotheses),
             input_tokens=msg.input_tokens,
+            cached=msg.cached,
         )
 
 
@@ -239,6 +242,7 @@ class GenerationResult:
                     "text": r.text,
                     "input_tokens": r.input_tokens,
                     "output_tokens": r.output_tokens,
+                    "cached": r.cached,
                     "hypotheses": [asdict(h) for h in r.hypotheses],
                 }
                 for r in self.results

@@ -29,6 +29,8 @@ REGISTRY = Path(os.environ.get("S2S_TEST_MODELS", str(DEMO_REGISTRY)))
 
 # One engine slot, batches of 4: a slow request keeps the engine busy for a known while.
 ONE_SLOT = ("--inter-threads", "1", "--intra-threads", "1", "--max-batch-size", "4")
+# Every text costs engine time (tests of queueing send the same text many times).
+NO_CACHE = ("--cache", "off")
 
 
 def first_model_dir() -> Path:

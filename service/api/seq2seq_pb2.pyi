@@ -82,16 +82,18 @@ class SummarizeResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[GeneratedText, _Mapping]]] = ..., model: _Optional[str] = ..., model_revision: _Optional[str] = ...) -> None: ...
 
 class GeneratedText(_message.Message):
-    __slots__ = ("text", "hypotheses", "input_tokens", "output_tokens")
+    __slots__ = ("text", "hypotheses", "input_tokens", "output_tokens", "cached")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     HYPOTHESES_FIELD_NUMBER: _ClassVar[int]
     INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FIELD_NUMBER: _ClassVar[int]
     text: str
     hypotheses: _containers.RepeatedCompositeFieldContainer[Hypothesis]
     input_tokens: int
     output_tokens: int
-    def __init__(self, text: _Optional[str] = ..., hypotheses: _Optional[_Iterable[_Union[Hypothesis, _Mapping]]] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ...) -> None: ...
+    cached: bool
+    def __init__(self, text: _Optional[str] = ..., hypotheses: _Optional[_Iterable[_Union[Hypothesis, _Mapping]]] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cached: _Optional[bool] = ...) -> None: ...
 
 class Hypothesis(_message.Message):
     __slots__ = ("text", "score", "output_tokens")

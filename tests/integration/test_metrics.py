@@ -15,12 +15,17 @@ from service.api import seq2seq_pb2 as pb
 from service.api import seq2seq_pb2_grpc as pb_grpc
 from service.client import ClientError, Seq2SeqClient
 from service.types import DecodingOptions
-from tests.serverproc import ONE_SLOT, REGISTRY, free_port, running_server
+from tests.redisproc import redis_server
+from tests.serverproc import ONE_SLOT, REGISTRY, running_server
 
-TEXT = "The old man sees the small dog in the garden."
 SLOW = pb.DecodingOptions(beam_size=8, min_length=300, max_length=300)
-# Only an engine failure moves these; there is no honest way to make the real engine fail.
+# Only an engine failure moves this; there is no honest way to make the real engine fail.
 FAILURE_ONLY = {"s2s_engine_errors"}
+
+
+def sentences(*numbers: int) -> list[str]:
+    """Distinct sentences from the demo vocabulary (distinct: the cache cannot answer them)."""
+    return [f"The old man sees {n} small dogs in the garden." for n in numbers]
 
 
 def families(port: int) -> dict[str, list[tuple[str, dict[str, str], float]]]:
@@ -44,42 +49,49 @@ def wait_for(port: int, family: str, timeout: float = 60.0) -> None:
         time.sleep(0.01)
 
 
+def slow(texts: list[str]) -> pb.TranslateRequest:
+    return pb.TranslateRequest(
+        texts=texts, source_language="en", target_language="de", options=SLOW
+    )
+
+
 def test_every_metric_family_has_samples_and_moves(tmp_path: Path) -> None:
-    metrics_port = free_port()
-    with running_server(
+    with redis_server(tmp_path) as redis, running_server(
         tmp_path,
-        *ONE_SLOT, "--max-queue-requests", "1",
-        "--metrics-port", str(metrics_port),
+        *ONE_SLOT, "--max-queue-requests", "1", "--redis-url", redis.url,
+        metrics=True,
         models=REGISTRY,
     ) as server, grpc.insecure_channel(server.target) as channel:  # fmt: skip
+        port = server.metrics_port
         stub = pb_grpc.Seq2SeqServiceStub(channel)
         with Seq2SeqClient(server.target, timeout=120) as client:
-            client.translate([TEXT], "en", "de")
+            [text] = sentences(1)
+            client.translate([text], "en", "de")
+            assert client.translate([text], "en", "de").results[0].cached  # a cache hit
             client.summarize(["A bus crashed near Geneva on Thursday. 54 people were hurt."])
             client.list_models()
             with pytest.raises(ClientError):
                 client.translate([""], "en", "de")
 
-            def slow() -> pb.TranslateRequest:
-                return pb.TranslateRequest(
-                    texts=[TEXT] * 4, source_language="en", target_language="de", options=SLOW
-                )
-
-            running = stub.Translate.future(slow(), timeout=300)  # one engine call in flight
-            wait_for(metrics_port, "s2s_batches_in_flight")
+            running = stub.Translate.future(slow(sentences(2, 3)), timeout=300)
+            wait_for(port, "s2s_batches_in_flight")
+            joining = stub.Translate.future(slow(sentences(2, 3)), timeout=300)  # same texts
             with pytest.raises(ClientError) as expired:
-                client.translate([TEXT], "en", "de", timeout=0.3)  # queued behind it: expires
+                client.translate(sentences(4), "en", "de", timeout=0.3)  # queued: expires
             assert expired.value.code is grpc.StatusCode.DEADLINE_EXCEEDED
-            queued = stub.Translate.future(slow(), timeout=300)  # fills the one queue place
-            wait_for(metrics_port, "s2s_queue_texts")
-            during = families(metrics_port)
+            queued = stub.Translate.future(slow(sentences(5, 6)), timeout=300)  # fills the queue
+            wait_for(port, "s2s_queue_texts")
+            during = families(port)
             with pytest.raises(ClientError) as refused:
-                client.translate([TEXT], "en", "de", options=DecodingOptions(beam_size=8))
+                client.translate(sentences(7), "en", "de", options=DecodingOptions(beam_size=8))
             assert refused.value.code is grpc.StatusCode.RESOURCE_EXHAUSTED
             queued.cancel()  # its caller leaves while it waits
-            assert len(running.result().results) == 4
+            assert len(running.result().results) == 2
+            assert len(joining.result().results) == 2
+            redis.stop()  # a Redis failure is counted, and the call still succeeds
+            assert client.translate(sentences(8), "en", "de").results[0].text
         time.sleep(0.2)
-        after = families(metrics_port)
+        after = families(port)
 
     names = set(after)
     assert {"s2s_build_info", "s2s_model_info", "s2s_engine_slots"} <= names

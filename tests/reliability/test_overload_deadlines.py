@@ -12,7 +12,15 @@ import pytest
 
 from service.client import ClientError, Seq2SeqClient
 from service.types import DecodingOptions
-from tests.serverproc import ONE_SLOT, REGISTRY, ServerProcess, free_port, running_server, scrape
+from tests.serverproc import (
+    NO_CACHE,
+    ONE_SLOT,
+    REGISTRY,
+    ServerProcess,
+    free_port,
+    running_server,
+    scrape,
+)
 
 SLOW = DecodingOptions(beam_size=8, min_length=300, max_length=300)
 TEXT = "The old man sees the small dog in the garden."
@@ -24,7 +32,7 @@ def small_queue_server(tmp_path: Path) -> Iterator[tuple[ServerProcess, int]]:
     metrics_port = free_port()
     with running_server(
         tmp_path,
-        *ONE_SLOT, "--max-queue-requests", "1",
+        *ONE_SLOT, *NO_CACHE, "--max-queue-requests", "1",
         "--metrics-port", str(metrics_port),
         models=REGISTRY,
     ) as server:  # fmt: skip
@@ -76,7 +84,7 @@ def one_slot_server(tmp_path: Path) -> Iterator[tuple[ServerProcess, int]]:
     metrics_port = free_port()
     with running_server(
         tmp_path,
-        *ONE_SLOT,
+        *ONE_SLOT, *NO_CACHE,
         "--metrics-port", str(metrics_port),
         models=REGISTRY,
     ) as server:  # fmt: skip

@@ -1,0 +1,60 @@
+"""Cache keys: a versioned prefix and a SHA-256 over everything that decides the output.
+
+A result key covers the model's name and revision (the digest of its files, so an upgraded
+model never serves an old entry), the task, the route (languages, input template, forced target
+prefix), every resolved decoding option that changes the output, and the exact input text. The
+text itself never appears in a key, so keys are safe to log and to list in Redis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from service.manifest import TranslationRoute
+from service.routing import Route
+from service.types import ResolvedOptions, Task
+
+RESULT_PREFIX = "s2s:v1:r:"
+ENCODER_PREFIX = "s2s:v1:e:"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyScope:
+    """Everything but the text, hashed once per request; ``key(text)`` finishes the digest."""
+
+    prefix: str
+    _digest: hashlib._Hash
+
+    def key(self, text: str) -> str:
+        digest = self._digest.copy()
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        return self.prefix + digest.hexdigest()
+
+
+def output_options(options: ResolvedOptions) -> list[object]:
+    """The options that change what the engine outputs (``return_scores`` does not: cached
+    results always keep their scores and the pipeline drops them when not asked)."""
+    return list(options.batch_key())
+
+
+def result_scope(
+    *, model: str, revision: str, task: Task, route: Route, options: ResolvedOptions
+) -> KeyScope:
+    if isinstance(route, TranslationRoute):
+        languages = [route.source_language, route.target_language]
+    else:
+        languages = [route.language]
+    scope = {
+        "model": model,
+        "revision": revision,
+        "task": task.value,
+        "languages": languages,
+        "template": route.input_template,
+        "target_prefix": list(route.target_prefix),
+        "options": output_options(options),
+    }
+    digest = hashlib.sha256(json.dumps(scope, sort_keys=True).encode())
+    digest.update(b"\0")  # the scope ends here; the text follows
+    return KeyScope(RESULT_PREFIX, digest)
