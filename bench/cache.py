@@ -9,6 +9,7 @@ starts; misses are sentences made unique with a numeric suffix, so the cache can
 from __future__ import annotations
 
 import argparse
+import random
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -45,10 +46,12 @@ def _requests(
             options=options,
         )
 
+    # Hits drawn at random (seeded) per request, so that every closed-loop caller, which takes
+    # every C-th request, sees the same mix.
+    draw = random.Random(7)
     texts = []
-    every = round(1 / hit_share) if 0 < hit_share < 1 else 0
     for i in range(count):
-        if hit_share >= 1 or (every and i % every == 0):
+        if draw.random() < hit_share:
             texts.append(hot[i % len(hot)])
         else:  # a sentence nobody sent before
             texts.append(f"{sentences[i % len(sentences)]} {i // len(sentences) + 1}")
