@@ -321,7 +321,7 @@ def test_every_rule_is_healthy_and_every_alert_signal_has_series(stack: Stack) -
 
 def test_autoscaler_queries_return_series(stack: Stack) -> None:
     """The prometheus-adapter rule and the KEDA trigger read metrics that move."""
-    lines, failures = _check(stack, autoscaler_queries(RATE_WINDOW))
+    lines, failures = _check(stack, autoscaler_queries())
     print("\n| autoscaler query | query | value |\n|---|---|---|\n" + "\n".join(lines))
     assert not failures, "\n".join(failures)
 
