@@ -34,8 +34,8 @@ from service.version import package_version, source_revision
 log = structlog.get_logger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Seq2SeqService"].full_name
-# Liveness probes ask for this name: SERVING as long as the event loop answers, whatever the models
-# do; readiness ('' and SERVICE_NAME) waits for them, so a slow model load never restart-loops a pod.
+# Liveness probes ask for this name: SERVING as long as the event loop answers, whatever the
+# models do; readiness ('' and SERVICE_NAME) waits for them, so a slow model never restart-loops.
 LIVENESS_SERVICE = "liveness"
 
 
