@@ -106,6 +106,16 @@ def exported_samples(metrics_text: str) -> set[str]:
     }
 
 
+def exported_families(metrics_text: str) -> set[str]:
+    """Catalogue names (counters with `_total`) of the metrics that have samples. The text
+    format's `*_created` timestamps of counters and histograms are not metrics of their own."""
+    return {
+        family.name + ("_total" if family.type == "counter" else "")
+        for family in text_string_to_metric_families(metrics_text)
+        if family.samples and not family.name.endswith("_created")
+    }
+
+
 # --- PromQL ------------------------------------------------------------------------------------
 
 _AGGREGATIONS = {

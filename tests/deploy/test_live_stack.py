@@ -10,18 +10,21 @@ export, fails the test; so does a rule Prometheus cannot evaluate.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import re
 import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 import pytest
 
+from service.api import seq2seq_pb2 as pb
+from service.api import seq2seq_pb2_grpc as pb_grpc
 from service.client import ClientError, Seq2SeqClient
 from service.types import DecodingOptions
 from tests.conftest import REGISTRY
@@ -31,6 +34,7 @@ from tests.deploytools import (
     Prometheus,
     autoscaler_queries,
     dashboard_targets,
+    exported_families,
     exported_samples,
     leaves,
     load_rules,
@@ -79,6 +83,8 @@ PENDING_METRICS: dict[str, str] = {
 }
 # Series Prometheus makes itself for every target.
 PROMETHEUS_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
+# The service config docs/operations.md gives clients of the headless Service.
+ROUND_ROBIN = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
 RATE_WINDOW = "1m"  # stands in for Grafana's $__rate_interval: covers all the traffic below
 SENTENCES = [
     "The old man sees the small dog in the garden.",
@@ -96,15 +102,18 @@ REPORT = (
 
 def family(sample: str) -> str:
     """The catalogue name a sample or queried name belongs to (histogram suffixes dropped)."""
-    return re.sub(r"_(bucket|sum|count|created)$", "", sample)
+    return re.sub(r"_(bucket|sum|count)$", "", sample)
 
 
 @dataclass
 class Stack:
-    server: ServerProcess
-    metrics_port: int
+    """Two replicas (A with a tiny queue, to be overloaded; B) behind one Prometheus."""
+
+    servers: list[ServerProcess]
+    metrics_ports: list[int]
     prometheus: Prometheus
-    metrics_text: str = ""
+    metrics_text: str = ""  # replica A's /metrics after the traffic
+    balanced_calls: list[int] = field(default_factory=list)  # per replica, round_robin channel
 
 
 def _bad_requests(client: Seq2SeqClient) -> list[grpc.StatusCode]:
@@ -153,8 +162,9 @@ def _overload(target: str, metrics_port: int) -> int:
     return refused
 
 
-def _send_traffic(server: ServerProcess, metrics_port: int) -> None:
-    with Seq2SeqClient(server.target, timeout=120) as client:
+def _send_traffic(stack: Stack) -> None:
+    a = stack.servers[0]
+    with Seq2SeqClient(a.target, timeout=120) as client:
         client.list_models()
         for sentence in SENTENCES:
             assert client.translate([sentence], "en", "de").results[0].text
@@ -164,20 +174,42 @@ def _send_traffic(server: ServerProcess, metrics_port: int) -> None:
         assert client.summarize([REPORT]).results[0].text
         codes = _bad_requests(client)
     assert grpc.StatusCode.INVALID_ARGUMENT in codes and grpc.StatusCode.NOT_FOUND in codes
-    _overload(server.target, metrics_port)
+    _overload(a.target, stack.metrics_ports[0])
+    _balanced_traffic(stack)
+
+
+def _translated(port: int) -> float:
+    return scrape(port, 's2s_requests_total{code="OK",method="Translate"}')
+
+
+def _balanced_traffic(stack: Stack, calls: int = 24) -> None:
+    """The client set-up docs/operations.md shows for the headless Service: one channel over
+    every replica's address with the round_robin policy (an `ipv4:` list stands in for DNS)."""
+    before = [_translated(p) for p in stack.metrics_ports]
+    target = "ipv4:" + ",".join(s.target for s in stack.servers)
+    options = [("grpc.service_config", ROUND_ROBIN)]
+    with grpc.insecure_channel(target, options=options) as channel:
+        stub = pb_grpc.Seq2SeqServiceStub(channel)  # type: ignore[no-untyped-call]
+        for i in range(calls):
+            request = pb.TranslateRequest(
+                texts=[SENTENCES[i % len(SENTENCES)]], source_language="en", target_language="de"
+            )
+            assert stub.Translate(request, timeout=60, wait_for_ready=True).results[0].text
+    after = [_translated(p) for p in stack.metrics_ports]
+    stack.balanced_calls = [int(b - a) for a, b in zip(before, after, strict=True)]
 
 
 def _wait_first_scrape(prometheus: Prometheus) -> None:
     """Traffic must come after a scrape, or every rate would read it as the counters' start."""
     deadline = time.monotonic() + 30
-    while not prometheus.query('up{job="s2s"} == 1'):
+    while len(prometheus.query('up{job="s2s"} == 1')) < 2:
         assert time.monotonic() < deadline, "prometheus never scraped the server"
         time.sleep(0.1)
 
 
 def _wait_scraped(stack: Stack) -> None:
-    """Until Prometheus holds the server's request count and the rules have run on it."""
-    expected = scrape(stack.metrics_port, "s2s_requests_total")
+    """Until Prometheus holds the replicas' request counts and the rules have run on them."""
+    expected = sum(scrape(port, "s2s_requests_total") for port in stack.metrics_ports)
     deadline = time.monotonic() + 60
     while True:
         got = stack.prometheus.query("sum(s2s_requests_total)")
@@ -193,34 +225,39 @@ def _wait_scraped(stack: Stack) -> None:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("live")
     with running_redis(tmp) as redis_port:
-        metrics_port = free_port()
-        server = start_server(
-            tmp,
-            "--inter-threads", "1", "--intra-threads", "1",
-            "--max-queue-requests", "2", "--max-batch-size", "8",
-            "--metrics-port", str(metrics_port),
-            models=REGISTRY,
-            env={"S2S_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"},
-        )  # fmt: skip
+        ports = [free_port(), free_port()]
+        servers = [
+            start_server(
+                tmp,
+                "--inter-threads", "1", "--intra-threads", "1",
+                "--max-queue-requests", queue, "--max-batch-size", "8",
+                "--metrics-port", str(port),
+                models=REGISTRY,
+                env={"S2S_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"},
+            )
+            for port, queue in zip(ports, ("2", "64"), strict=True)
+        ]  # fmt: skip
         try:
-            server.wait_serving()
-            target = f"127.0.0.1:{metrics_port}"
-            with running_prometheus(tmp, [target], [RULES_FILE]) as prometheus:
-                stack = Stack(server, metrics_port, prometheus)
+            for server in servers:
+                server.wait_serving()
+            targets = [f"127.0.0.1:{port}" for port in ports]
+            with running_prometheus(tmp, targets, [RULES_FILE]) as prometheus:
+                stack = Stack(servers, ports, prometheus)
                 _wait_first_scrape(prometheus)
                 # Round one creates every series (Prometheus reads a series' first sample as its
                 # start); round two moves them, so rates and ratios have values to show.
-                _send_traffic(server, metrics_port)
+                _send_traffic(stack)
                 _wait_scraped(stack)
-                _send_traffic(server, metrics_port)
+                _send_traffic(stack)
                 _wait_scraped(stack)
                 time.sleep(2.5)  # two more rule evaluations on the final samples
-                url = f"http://127.0.0.1:{metrics_port}/metrics"
+                url = f"http://127.0.0.1:{ports[0]}/metrics"
                 with urllib.request.urlopen(url, timeout=10) as reply:
                     stack.metrics_text = reply.read().decode()
                 yield stack
         finally:
-            server.terminate()
+            for server in servers:
+                server.terminate()
 
 
 def _label_values(prometheus: Prometheus, label: str) -> str:
@@ -281,7 +318,7 @@ def _check(stack: Stack, queries: list[tuple[str, str]]) -> tuple[list[str], lis
 
 def test_pending_metrics_are_still_absent(stack: Stack) -> None:
     """Each pending metric has no samples yet; when one lands, take it off PENDING_METRICS."""
-    exported = {family(s) for s in exported_samples(stack.metrics_text)}
+    exported = exported_families(stack.metrics_text)
     landed = sorted(set(PENDING_METRICS) & exported)
     assert not landed, f"now exported, remove from PENDING_METRICS: {landed}"
 
@@ -328,9 +365,9 @@ def test_autoscaler_queries_return_series(stack: Stack) -> None:
 
 def test_operations_doc_lists_every_exported_metric(stack: Stack) -> None:
     documented = OPERATIONS_DOC.read_text()
-    families = {
-        family(s) for s in exported_samples(stack.metrics_text) if s.startswith("s2s_")
-    } | set(PENDING_METRICS)
+    families = {f for f in exported_families(stack.metrics_text) if f.startswith("s2s_")} | set(
+        PENDING_METRICS
+    )
     missing = sorted(f for f in families if f"`{f}`" not in documented)
     assert not missing, f"docs/operations.md's metrics reference lacks {missing}"
 
@@ -344,3 +381,14 @@ def test_metrics_moved_under_the_traffic(stack: Stack) -> None:
     assert refused and float(refused[0]["value"][1]) > 0
     batches = query("sum(s2s_batch_size_count)")
     assert batches and float(batches[0]["value"][1]) > 0
+
+
+def test_round_robin_spreads_calls_over_both_replicas(stack: Stack) -> None:
+    """The documented client config balances calls, and the per-pod share panel shows it."""
+    calls = stack.balanced_calls
+    assert min(calls) >= 0.3 * sum(calls), calls
+    panel = next(e for t, e in dashboard_targets() if t.startswith("Share of requests per pod"))
+    shares = stack.prometheus.query(
+        panel.replace("$__rate_interval", RATE_WINDOW).replace("$instance", ".*")
+    )
+    assert len(shares) == 2 and all(float(s["value"][1]) > 0 for s in shares), shares
