@@ -136,9 +136,12 @@ ROWS: list[tuple[str, list[Panel]]] = [
         Panel("Redis up", [(f"min by (instance) (s2s_cache_redis_up{{{I}}})", "{{instance}}")],
               kind="stat", options={"mappings": [{"type": "value", "options": {
                   "0": {"text": "DOWN", "color": "red"}, "1": {"text": "UP", "color": "green"}}}]}),
-        Panel("Cache errors and corrupt values by tier",
+        Panel("Cache errors and corrupt values",
               [(f"sum by (tier, outcome) ({rate('s2s_cache_lookups_total', CACHE_ERRORS)})",
-                "{{tier}} {{outcome}}")], "ops"),
+                "lookups {{tier}} {{outcome}}"),
+               (f"sum by (op) ({rate('s2s_cache_redis_errors_total', I)})", "redis {{op}}")],
+              "ops", description="Failed or timed-out Redis operations are answered from the "
+              "memory tier and the engine; every call still succeeds."),
         Panel("Redis operation latency (p50 / p99)",
               quantiles("s2s_cache_redis_seconds", "op", I, (0.5, 0.99)), "s"),
         Panel("Memory tier size",

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -42,7 +41,6 @@ KEDA_SCALED_OBJECT = K8S / "components" / "keda" / "scaledobject.yaml"
 # Settings the deployment files already pass that other issues add to service/config.py. Each
 # must still be unknown to Settings (a test checks); when one lands, take it off this list.
 PENDING_SETTINGS: dict[str, str] = {
-    "S2S_REDIS_URL": "#12 (result cache)",
     "S2S_MAX_CONNECTION_AGE_SECONDS": "#11 (connection management)",
 }
 
@@ -315,37 +313,6 @@ def running_prometheus(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-@contextmanager
-def running_redis(tmp_dir: Path) -> Iterator[int]:
-    """A real redis-server on a free loopback port, configured as deployed (allkeys-lru)."""
-    binary = tool("redis-server", "apt-get install redis-server")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-            "--appendonly", "no", "--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru",
-            "--dir", str(tmp_dir),
-        ],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def adapter_rules() -> dict[str, str]:
