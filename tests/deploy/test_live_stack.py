@@ -14,6 +14,7 @@ import itertools
 import json
 import math
 import re
+import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -275,7 +276,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 yield stack
         finally:
             for server in servers:
-                server.terminate()
+                try:
+                    server.terminate()
+                except subprocess.TimeoutExpired:
+                    tail = "\n".join(server.log().splitlines()[-40:])
+                    raise AssertionError(f"{server.target} outlived SIGTERM:\n{tail}") from None
 
 
 def _label_values(prometheus: Prometheus, label: str) -> str:
