@@ -62,11 +62,13 @@ if ls "$WORK/wheels" | grep -qiE '^(torch|transformers)'; then
   echo "torch/transformers in the serving wheelhouse" >&2; exit 1
 fi
 
+REVISION=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 step "podman build deploy/Dockerfile (offline, BASE_IMAGE=$BASE)"
 # Docker image format: the OCI format has no HEALTHCHECK.
 "${PODMAN[@]}" build "${RUNTIME[@]}" --format docker --network none \
   --volume "$PWD/$WORK/wheels:/wheels:ro" \
   --build-arg BASE_IMAGE="$BASE" --build-arg PIP_NO_INDEX=1 --build-arg PIP_FIND_LINKS=/wheels \
+  --build-arg BUILD_REVISION="$REVISION" \
   -f deploy/Dockerfile -t "$IMAGE" .
 "${PODMAN[@]}" image inspect --format 'image {{.Id}}: {{.Size}} bytes, user {{.Config.User}}' "$IMAGE"
 
@@ -106,14 +108,21 @@ out=$("$S2S" translate --target "127.0.0.1:$GRPC_PORT" --from en --to de "$text"
 echo "en: $text"
 echo "de: $out"
 [ -n "$out" ]
-"$S2S" translate --target "127.0.0.1:$GRPC_PORT" --from en --to de --json "$text" \
-  | "$PY" -c 'import json,sys; r=json.load(sys.stdin); print("model", r["model"], r["model_revision"][:19])'
+# The same text again: answered from the result cache.
+"$S2S" translate --target "127.0.0.1:$GRPC_PORT" --from en --to de --json "$text" | "$PY" -c '
+import json, sys
+r = json.load(sys.stdin)
+print("again:", r["results"][0]["text"], "| cached:", r["results"][0]["cached"], "| model", r["model"], r["model_revision"][:19])
+sys.exit(0 if r["results"][0]["cached"] is True else 1)'
 summary=$("$S2S" summarize --target "127.0.0.1:$GRPC_PORT" \
   "A bus crashed near Geneva on Thursday. 54 passengers were injured. It rained all day.")
 echo "summary: $summary"
 [ -n "$summary" ]
 "$S2S" models --target "127.0.0.1:$GRPC_PORT"
-curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep -E '^s2s_requests_total\{' | sed 's/^/metrics: /'
+metrics=$(curl -sf "http://127.0.0.1:$METRICS_PORT/metrics")
+grep -E '^s2s_(requests_total|build_info|model_info)\{' <<<"$metrics" | sed 's/^/metrics: /'
+grep -E '^s2s_build_info\{' <<<"$metrics" | grep -q "revision=\"$REVISION\"" \
+  || { echo "s2s_build_info does not carry revision $REVISION" >&2; exit 1; }
 
 step "graceful stop (SIGTERM)"
 "${PODMAN[@]}" stop -t 30 "$NAME" >/dev/null
