@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import json
 import math
+import os
 import re
 import subprocess
 import time
@@ -20,6 +21,7 @@ import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -40,6 +42,7 @@ from tests.deploytools import (
     leaves,
     load_rules,
     metric_names,
+    render_dashboard_png,
     running_prometheus,
 )
 from tests.redisproc import RedisProcess, redis_server
@@ -100,6 +103,7 @@ class Stack:
     prometheus: Prometheus
     metrics_pages: list[str] = field(default_factory=list)  # each replica's /metrics, at the end
     balanced_calls: list[int] = field(default_factory=list)  # per replica, round_robin channel
+    started: float = field(default_factory=time.time)
 
 
 def _bad_requests(client: Seq2SeqClient) -> list[grpc.StatusCode]:
@@ -364,6 +368,11 @@ def test_every_dashboard_query_returns_series(stack: Stack) -> None:
         queries.append((title, concrete))
     lines, failures = _check(stack, queries)
     print("\n| panel | query | value |\n|---|---|---|\n" + "\n".join(lines))
+    if png := os.environ.get("S2S_DASHBOARD_PNG"):  # a picture for people, on request
+        panels: dict[str, list[str]] = {}
+        for title, expr in queries:
+            panels.setdefault(title, []).append(expr)
+        render_dashboard_png(stack.prometheus, list(panels.items()), stack.started, Path(png))
     assert not failures, "\n".join(failures)
 
 
