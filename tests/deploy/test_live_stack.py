@@ -408,7 +408,7 @@ def test_operations_doc_lists_every_exported_metric(stack: Stack) -> None:
 
 
 def test_metrics_moved_under_the_traffic(stack: Stack) -> None:
-    """The counters the panels plot moved: refusals, bad requests and real work all happened."""
+    """The counters the panels plot moved: refusals, bad requests, real work and cache hits."""
     query = stack.prometheus.query
     codes = {s["metric"]["code"] for s in query("sum by (code) (s2s_requests_total)")}
     assert {"OK", "INVALID_ARGUMENT", "NOT_FOUND", "RESOURCE_EXHAUSTED"} <= codes, codes
@@ -416,6 +416,12 @@ def test_metrics_moved_under_the_traffic(stack: Stack) -> None:
     assert refused and float(refused[0]["value"][1]) > 0
     batches = query("sum(s2s_batch_size_count)")
     assert batches and float(batches[0]["value"][1]) > 0
+    hits = {
+        s["metric"]["tier"]: float(s["value"][1])
+        for s in query('sum by (tier) (s2s_cache_lookups_total{outcome="hit"})')
+    }
+    # Repeats hit the memory tier; replica B hits in Redis what replica A wrote.
+    assert hits.get("memory", 0) > 0 and hits.get("redis", 0) > 0, hits
 
 
 def test_round_robin_spreads_calls_over_both_replicas(stack: Stack) -> None:
