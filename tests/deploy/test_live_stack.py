@@ -1,10 +1,13 @@
 """The dashboard, the alert rules and the autoscaling queries, checked against the real thing.
 
-Starts `python -m service serve` + a real redis-server + the real `prometheus` (scraping every
-second, loading deploy/prometheus/rules), sends real traffic (good calls, repeats, bad requests,
-overload), then evaluates every dashboard query, every rule and every autoscaler query through
-Prometheus' HTTP API. A query that returns no series, or names a metric the service does not
-export, fails the test; so does a rule Prometheus cannot evaluate.
+Starts two replicas of `python -m service serve` sharing a real redis-server, and the real
+`prometheus` scraping both every second with deploy/prometheus/rules loaded. Sends real traffic
+twice (good calls, repeats that hit the cache, bad requests, overload refusals, expired
+deadlines, concurrent identical texts, round_robin calls over both replicas, a Redis outage),
+then evaluates every dashboard query, every rule and every autoscaler query through Prometheus'
+HTTP API. A query that returns no series (or only NaN), or names a metric the service does not
+export, fails the test; so does a rule Prometheus cannot evaluate. `-s` prints each query with
+the value it returned; S2S_DASHBOARD_PNG=path also draws the panels.
 """
 
 from __future__ import annotations
