@@ -9,7 +9,7 @@ BUF := .tools/node_modules/.bin/buf
 HOST ?= 127.0.0.1
 PORT ?= 50051
 
-.PHONY: run install dev test pytest lint proto demo-model bench clean
+.PHONY: run install dev test pytest lint proto demo-model bench clean deploy-files image-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,16 @@ demo-model: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
+
+# Regenerate the Grafana dashboard and the k8s monitoring copies (a test fails while stale).
+deploy-files: $(DEV_STAMP)
+	$(BIN)/python scripts/gen_dashboard.py
+	$(BIN)/python scripts/gen_k8s_monitoring.py
+
+# Slow proof (minutes, needs podman + runc + debootstrap): build deploy/Dockerfile on a locally
+# bootstrapped Debian base and call the running container (docs/operations.md).
+image-test: $(DEV_STAMP)
+	scripts/image_test.sh
 
 clean:
 	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache build *.egg-info

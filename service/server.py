@@ -34,6 +34,9 @@ from service.version import package_version, source_revision
 log = structlog.get_logger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Seq2SeqService"].full_name
+# Liveness probes ask for this name: SERVING as long as the event loop answers, whatever the
+# models do; readiness ('' and SERVICE_NAME) waits for them, so a slow model never restart-loops.
+LIVENESS_SERVICE = "liveness"
 
 
 class Server:
@@ -64,6 +67,7 @@ class Server:
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self._grpc
         )
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.health.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
         address = f"{settings.host}:{settings.port}"
         self.port = self._grpc.add_insecure_port(address)
         if self.port == 0:

@@ -24,6 +24,7 @@ def test_health_goes_from_not_serving_to_serving(tmp_path: Path) -> None:
     try:
         seen: list[int | None] = []
         unavailable_while_warming = False
+        alive_while_warming = False
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             status = server.health(SERVICE, timeout=1.0)
@@ -33,6 +34,10 @@ def test_health_goes_from_not_serving_to_serving(tmp_path: Path) -> None:
                 status == health_pb2.HealthCheckResponse.NOT_SERVING
                 and not unavailable_while_warming
             ):
+                # The liveness name answers SERVING while the model warms up (no restart loop).
+                alive_while_warming = (
+                    server.health("liveness") == health_pb2.HealthCheckResponse.SERVING
+                )
                 with Seq2SeqClient(server.target, timeout=10) as client:
                     try:
                         client.translate(["The dog sees the cat."], "en", "de")
@@ -44,6 +49,7 @@ def test_health_goes_from_not_serving_to_serving(tmp_path: Path) -> None:
         assert seen[:1] == [health_pb2.HealthCheckResponse.NOT_SERVING], server.log()
         assert seen[-1] == health_pb2.HealthCheckResponse.SERVING
         assert unavailable_while_warming
+        assert alive_while_warming
     finally:
         assert server.terminate() == 0
 
