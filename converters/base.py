@@ -1,61 +1,101 @@
-"""The conversion recipe every model family shares, and the family registry.
+"""What every model family tells the conversion recipe (``converters.convert``).
 
-A family (``converters.huggingface`` holds T5 and Marian) only says how to recognise its
-checkpoints, how to run the engine conversion and which tokenizer files to carry over; this
-module does the rest in a fixed order: check the source, convert into a scratch directory next
-to the output, copy the tokenizer, merge the serving spec, write the manifest with its revision,
-smoke-test the result, and only then move it into place. A failed conversion never leaves a
-half-written model directory where the registry would load it.
+A family recognises its checkpoints, hands the engine writer something to write (for
+CTranslate2: a ``ctranslate2.converters.Converter``), carries its tokenizer over, says how its
+languages are expressed, how long its inputs and outputs may be, which decoding defaults the
+checkpoint ships, and how to run the original model for `--verify`. The list of families lives
+in ``converters.registry``; this module knows none of them.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from abc import ABC, abstractmethod
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from converters.sidecar import ServingSpec, read_sidecar
-from service.manifest import Manifest, TokenizerSpec, compute_revision, write_manifest
+from converters.sidecar import ServingSpec
+from service.config import COMPUTE_TYPES
+from service.manifest import LanguageCodes, TokenizerSpec
 
-QUANTIZATIONS: tuple[str, ...] = (
-    "int8",
-    "int8_float16",
-    "int8_bfloat16",
-    "int8_float32",
-    "float16",
-    "bfloat16",
-    "float32",
-)
+if TYPE_CHECKING:
+    from converters.reference import Reference
+
+# The weight types a converted model can be stored in: the server's compute types but "auto".
+QUANTIZATIONS: tuple[str, ...] = tuple(t for t in COMPUTE_TYPES if t != "auto")
 
 
 class ConversionError(Exception):
     """The checkpoint cannot be converted; the message says what to fix."""
 
 
+@dataclass(frozen=True, slots=True)
+class ConvertOptions:
+    """What the user asked for beyond source and output (``s2s convert`` flags)."""
+
+    config_file: Path | None = None  # --config (the own-transformer family's model.json)
+    language_table: Path | None = None  # --language-table: model code → request code
+    languages: tuple[str, ...] = ()  # --languages: serve only these (request codes)
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    """A source checkpoint as a family read it; ``cache`` holds what it loaded once."""
+
+    source: Path
+    config: dict[str, Any]
+    options: ConvertOptions = field(default_factory=ConvertOptions)
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def directory(self) -> Path:
+        """Where ``serving.json`` and the tokenizer sit (the checkpoint, or its folder)."""
+        return self.source if self.source.is_dir() else self.source.parent
+
+
 class FamilyConverter(ABC):
-    """One model family: recognise, convert with the engine, carry the tokenizer over."""
+    """One model family. Subclasses live in their own modules and are listed in the registry."""
 
     family: ClassVar[str]
-    model_types: ClassVar[tuple[str, ...]]  # Hugging Face ``config.model_type`` values
+    model_types: ClassVar[tuple[str, ...]] = ()  # Hugging Face ``config.model_type`` values
+    summary: ClassVar[str] = ""  # one line for ``s2s convert --help`` and the README
+
+    def load(self, source: Path, options: ConvertOptions) -> Checkpoint:
+        """Read the checkpoint's configuration (``config.json`` unless the family says else)."""
+        return Checkpoint(source, read_config(source), options)
 
     @abstractmethod
-    def convert_engine(self, source: Path, output: Path, quantization: str) -> None:
-        """Write the engine files (model.bin, config.json, vocabularies) into ``output``."""
+    def ct2_converter(self, checkpoint: Checkpoint) -> Any:
+        """A ``ctranslate2.converters.Converter`` for this checkpoint (the CTranslate2 writer
+        calls its ``convert``)."""
 
     @abstractmethod
-    def copy_tokenizer(self, source: Path, output: Path) -> TokenizerSpec:
+    def copy_tokenizer(self, checkpoint: Checkpoint, output: Path) -> TokenizerSpec:
         """Copy the tokenizer files into ``output`` and say how the server must use them."""
 
-    def default_spec(self, source: Path, config: dict[str, Any]) -> ServingSpec:
-        """What the family implies when the checkpoint has no ``serving.json``."""
+    @abstractmethod
+    def reference(self, checkpoint: Checkpoint) -> Reference:
+        """The original model, decoding greedily, for ``--verify``."""
+
+    def language_codes(self, checkpoint: Checkpoint) -> LanguageCodes | None:
+        """For many-to-many models: request codes → the model's language tokens."""
+        return None
+
+    def default_spec(self, checkpoint: Checkpoint) -> ServingSpec:
+        """What the checkpoint implies without ``serving.json`` (e.g. generation defaults)."""
         return ServingSpec()
 
-    def max_input_tokens(self, config: dict[str, Any]) -> int:
+    def forced_prefix(self, checkpoint: Checkpoint) -> tuple[str, ...]:
+        """Tokens the model always generates first (a forced BOS), for routes without one."""
+        return ()
+
+    def max_input_tokens(self, checkpoint: Checkpoint) -> int:
         return 512
+
+    def max_decoder_positions(self, checkpoint: Checkpoint) -> int | None:
+        """How many positions the engine's decoder has (None: unbounded)."""
+        return None
 
     def versions(self) -> dict[str, str]:
         import ctranslate2
@@ -63,123 +103,31 @@ class FamilyConverter(ABC):
         return {"ctranslate2": ctranslate2.__version__}
 
 
-_FAMILIES: list[type[FamilyConverter]] = []
-
-
-def register(cls: type[FamilyConverter]) -> type[FamilyConverter]:
-    _FAMILIES.append(cls)
-    return cls
-
-
-def supported_model_types() -> list[str]:
-    _load_families()
-    return sorted(t for cls in _FAMILIES for t in cls.model_types)
-
-
-def _load_families() -> None:
-    import converters.huggingface  # noqa: F401  (registers its families)
-
-
-def read_config(source: Path) -> dict[str, Any]:
+def read_config(source: Path, name: str = "config.json") -> dict[str, Any]:
     if not source.is_dir():
         raise ConversionError(f"{source} is not a directory; pass a checkpoint directory")
-    path = source / "config.json"
+    path = source / name
     if not path.is_file():
         raise ConversionError(
-            f"{source} has no config.json; expected a Hugging Face checkpoint directory "
+            f"{source} has no {name}; expected a Hugging Face checkpoint directory "
             "(config.json + weights + tokenizer files)"
         )
+    return read_json_object(path)
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ConversionError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(config, dict):
+    except OSError as exc:
+        raise ConversionError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
         raise ConversionError(f"{path} must hold a JSON object")
-    return config
+    return data
 
 
-def family_for(config: dict[str, Any]) -> FamilyConverter:
-    _load_families()
-    model_type = config.get("model_type")
-    for cls in _FAMILIES:
-        if model_type in cls.model_types:
-            return cls()
-    raise ConversionError(
-        f"model_type {model_type!r} is not supported yet; supported: {supported_model_types()}"
+def need_convert_extra(exc: ImportError) -> ConversionError:
+    return ConversionError(
+        f"converting needs the convert extra: pip install -e '.[convert]' ({exc})"
     )
-
-
-def convert_checkpoint(
-    source: Path,
-    output: Path,
-    *,
-    quantization: str = "int8",
-    name: str | None = None,
-    force: bool = False,
-    overrides: dict[str, Any] | None = None,
-) -> Manifest:
-    if quantization not in QUANTIZATIONS:
-        raise ConversionError(f"quantization {quantization!r} is not one of {QUANTIZATIONS}")
-    if output.exists() and any(output.iterdir()) and not force:
-        raise ConversionError(f"{output} exists and is not empty; pass --force to replace it")
-    config = read_config(source)
-    family = family_for(config)
-    spec = _serving_spec(family, source, config, overrides)
-    model_name = name or spec.name or output.name
-    if not model_name:
-        raise ConversionError("the model needs a name; pass --name")
-
-    output.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    try:
-        family.convert_engine(source, scratch, quantization)
-        tokenizer = family.copy_tokenizer(source, scratch)
-        manifest = Manifest(
-            name=model_name,
-            family=family.family,
-            tokenizer=tokenizer,
-            revision=compute_revision(scratch),
-            quantization=quantization,
-            translation=spec.translation,
-            summarization=spec.summarization,
-            default_options=spec.default_options,
-            max_input_tokens=spec.max_input_tokens or family.max_input_tokens(config),
-            description=spec.description,
-            provenance={
-                "source": source.name,
-                "model_type": config.get("model_type"),
-                "converted_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
-                **family.versions(),
-            },
-        )
-        write_manifest(scratch, manifest)
-        from converters.verify import smoke_test
-
-        smoke_test(scratch)
-        if output.exists():
-            shutil.rmtree(output)
-        scratch.rename(output)
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
-    return manifest
-
-
-def _serving_spec(
-    family: FamilyConverter,
-    source: Path,
-    config: dict[str, Any],
-    overrides: dict[str, Any] | None,
-) -> ServingSpec:
-    spec = family.default_spec(source, config)
-    sidecar = read_sidecar(source)
-    if sidecar is not None:
-        spec = sidecar.merged_over(spec)
-    if overrides:
-        spec = ServingSpec.from_dict(overrides).merged_over(spec)
-    if not spec.has_tasks:
-        raise ConversionError(
-            f"{source} does not say what the model does: add serving.json or pass "
-            "--task translation --source-language L --target-language L (or --task summarization)"
-        )
-    return spec

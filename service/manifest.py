@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from service import languages
 from service.types import DecodingOptions
 
 MANIFEST_FILE = "manifest.json"
@@ -70,14 +72,17 @@ class TranslationRoute:
     """One translation direction and how to ask the model for it.
 
     ``input_template`` wraps the text (``{text}``), e.g. ``translate English to German: {text}``
-    for T5; ``target_prefix`` forces the first output tokens (e.g. a target-language token for
-    multilingual models).
+    for T5; ``source_prefix`` / ``source_suffix`` are tokens put around the tokenized input (a
+    source-language token for mBART-50, M2M100 and NLLB); ``target_prefix`` forces the first
+    output tokens (a target-language token for those models), which the reply leaves out.
     """
 
     source_language: str
     target_language: str
     input_template: str = "{text}"
     target_prefix: tuple[str, ...] = ()
+    source_prefix: tuple[str, ...] = ()
+    source_suffix: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +90,8 @@ class TranslationRoute:
             "target_language": self.target_language,
             "input_template": self.input_template,
             "target_prefix": list(self.target_prefix),
+            "source_prefix": list(self.source_prefix),
+            "source_suffix": list(self.source_suffix),
         }
 
     @classmethod
@@ -94,6 +101,8 @@ class TranslationRoute:
             target_language=_require(data, "target_language", "translation[]"),
             input_template=data.get("input_template", "{text}"),
             target_prefix=tuple(data.get("target_prefix", ())),
+            source_prefix=tuple(data.get("source_prefix", ())),
+            source_suffix=tuple(data.get("source_suffix", ())),
         )
         _check_template(route.input_template)
         return route
@@ -106,12 +115,16 @@ class SummarizationRoute:
     language: str
     input_template: str = "{text}"
     target_prefix: tuple[str, ...] = ()
+    source_prefix: tuple[str, ...] = ()
+    source_suffix: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "language": self.language,
             "input_template": self.input_template,
             "target_prefix": list(self.target_prefix),
+            "source_prefix": list(self.source_prefix),
+            "source_suffix": list(self.source_suffix),
         }
 
     @classmethod
@@ -120,9 +133,88 @@ class SummarizationRoute:
             language=_require(data, "language", "summarization[]"),
             input_template=data.get("input_template", "{text}"),
             target_prefix=tuple(data.get("target_prefix", ())),
+            source_prefix=tuple(data.get("source_prefix", ())),
+            source_suffix=tuple(data.get("source_suffix", ())),
         )
         _check_template(route.input_template)
         return route
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageCodes:
+    """A many-to-many model (mBART-50, M2M100, NLLB): it translates between any two languages.
+
+    ``codes`` maps each request code (BCP-47, e.g. ``zh-Hant``) to the model's own token
+    (``zho_Hant``); ``aliases`` maps further request codes to one of those keys (``zh-TW`` →
+    ``zh-Hant``, ``eng`` → ``en``). The prefix and suffix templates say where the language
+    tokens go: ``{source}`` / ``{target}`` stand for the model tokens of the pair, e.g. NLLB:
+    source_prefix ``["{source}"]``, target_prefix ``["{target}"]``.
+    """
+
+    codes: Mapping[str, str]
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    source_prefix: tuple[str, ...] = ()
+    source_suffix: tuple[str, ...] = ()
+    target_prefix: tuple[str, ...] = ("{target}",)
+
+    def resolve(self, code: str) -> str | None:
+        """The request code (a key of ``codes``) that ``code`` means here, or None."""
+        return languages.match(code, self.codes, self.aliases)
+
+    def route(self, source: str, target: str) -> TranslationRoute | None:
+        """The route for ``source`` → ``target`` (request codes), or None if not served."""
+        src = self.resolve(source)
+        tgt = self.resolve(target)
+        if src is None or tgt is None or src == tgt:
+            return None
+        tokens = {"source": self.codes[src], "target": self.codes[tgt]}
+        return TranslationRoute(
+            source_language=src,
+            target_language=tgt,
+            source_prefix=tuple(t.format(**tokens) for t in self.source_prefix),
+            source_suffix=tuple(t.format(**tokens) for t in self.source_suffix),
+            target_prefix=tuple(t.format(**tokens) for t in self.target_prefix),
+        )
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every (source, target) pair of distinct languages, in request codes."""
+        names = sorted(self.codes)
+        return [(s, t) for s in names for t in names if s != t]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "codes": dict(sorted(self.codes.items())),
+            "aliases": dict(sorted(self.aliases.items())),
+            "source_prefix": list(self.source_prefix),
+            "source_suffix": list(self.source_suffix),
+            "target_prefix": list(self.target_prefix),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LanguageCodes:
+        codes = data.get("codes")
+        if not isinstance(codes, dict) or len(codes) < 2:
+            raise ManifestError("languages.codes must map at least two request codes to tokens")
+        aliases = dict(data.get("aliases", {}))
+        dangling = sorted(a for a, c in aliases.items() if c not in codes)
+        if dangling:
+            raise ManifestError(f"languages.aliases point to unknown codes: {dangling[:5]}")
+        table = cls(
+            codes=dict(codes),
+            aliases=aliases,
+            source_prefix=tuple(data.get("source_prefix", ())),
+            source_suffix=tuple(data.get("source_suffix", ())),
+            target_prefix=tuple(data.get("target_prefix", ("{target}",))),
+        )
+        for template in (*table.source_prefix, *table.source_suffix, *table.target_prefix):
+            try:
+                template.format(source="", target="")
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ManifestError(
+                    f"languages: token template {template!r} may only use {{source}} and "
+                    f"{{target}} ({exc})"
+                ) from exc
+        return table
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +233,27 @@ class Manifest:
     provenance: dict[str, Any] = field(default_factory=dict)
     # False for a model whose outputs must never be stored (the result cache skips it).
     cache_results: bool = True
+    # Many-to-many translation between every two of these languages (besides `translation`).
+    languages: LanguageCodes | None = None
+    # Positions the decoder has (None: no limit, e.g. T5's relative positions). The decoder
+    # start token and any forced target prefix use them up too; see `max_output_tokens`.
+    max_decoder_positions: int | None = None
+    # What `s2s convert --verify` found (see converters.verify); None when not verified.
+    verification: dict[str, Any] | None = None
+
+    def max_output_tokens(self, target_prefix: tuple[str, ...] = ()) -> int | None:
+        """The largest ``max_length`` this model can generate after ``target_prefix``.
+
+        The engine feeds the start token and then each forced or generated token back in, one
+        position each, so ``max_length + len(target_prefix)`` must fit the decoder positions.
+        """
+        if self.max_decoder_positions is None:
+            return None
+        return max(0, self.max_decoder_positions - len(target_prefix))
+
+    @property
+    def translates(self) -> bool:
+        return bool(self.translation or self.languages)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -156,6 +269,9 @@ class Manifest:
             "summarization": [r.to_dict() for r in self.summarization],
             "default_options": self.default_options.as_dict(),
             "max_input_tokens": self.max_input_tokens,
+            "max_decoder_positions": self.max_decoder_positions,
+            "languages": self.languages.to_dict() if self.languages else None,
+            "verification": self.verification,
             "provenance": self.provenance,
             "cache_results": self.cache_results,
         }
@@ -187,8 +303,11 @@ class Manifest:
             max_input_tokens=int(data.get("max_input_tokens", 512)),
             provenance=dict(data.get("provenance", {})),
             cache_results=bool(data.get("cache_results", True)),
+            languages=LanguageCodes.from_dict(data["languages"]) if data.get("languages") else None,
+            max_decoder_positions=_optional_int(data, "max_decoder_positions"),
+            verification=data.get("verification"),
         )
-        if not manifest.translation and not manifest.summarization:
+        if not manifest.translates and not manifest.summarization:
             raise ManifestError(f"model {manifest.name!r} declares no translation or summarization")
         return manifest
 
@@ -226,6 +345,15 @@ def _require(data: dict[str, Any], key: str, where: str) -> Any:
     if key not in data or data[key] in (None, ""):
         raise ManifestError(f"{where}.{key} is required")
     return data[key]
+
+
+def _optional_int(data: dict[str, Any], key: str) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ManifestError(f"{key} must be a positive integer or null, got {value!r}")
+    return value
 
 
 def _check_template(template: str) -> None:

@@ -1,0 +1,1 @@
+"""The ``pytorch-transformer`` family: Transformers trained with plain PyTorch."""
