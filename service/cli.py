@@ -147,7 +147,11 @@ def _run_client(args: argparse.Namespace) -> int:
                 if args.json:
                     print(json.dumps([asdict(m) for m in models], indent=2, default=str))
                 for m in models if not args.json else []:
-                    pairs = ", ".join(f"{s}→{t}" for s, t in m.translation_pairs)
+                    languages = set(m.translation_languages)
+                    pairs = ", ".join(
+                        [f"{s}→{t}" for s, t in m.translation_pairs if s not in languages]
+                        + ([f"any two of {len(languages)} languages"] if languages else [])
+                    )
                     summ = ", ".join(m.summarization_languages)
                     print(
                         f"{m.name}\t{m.family}\t{m.engine}/{m.device}/{m.compute_type}\t"

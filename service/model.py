@@ -28,13 +28,15 @@ class ServedModel:
         return self.manifest.name
 
     def tokenize(self, texts: tuple[str, ...], route: Route) -> list[EngineInput]:
-        """Apply the task template and tokenize; reject texts longer than the model reads."""
+        """Apply the task template, tokenize and put the route's language tokens around the
+        text (mBART-50, M2M100, NLLB); reject texts longer than the model reads."""
         inputs: list[EngineInput] = []
         problems: list[FieldViolation] = []
         limit = self.manifest.max_input_tokens
         prefix = tuple(route.target_prefix)
         for i, text in enumerate(texts):
-            tokens = self.tokenizer.encode(route.input_template.format(text=text))
+            body = self.tokenizer.encode(route.input_template.format(text=text))
+            tokens = [*route.source_prefix, *body, *route.source_suffix]
             if len(tokens) > limit:
                 problems.append(
                     FieldViolation(
@@ -74,6 +76,10 @@ class ServedModel:
         """What ListModels and the metrics report about this model."""
         manifest = self.manifest
         engine = self.engine.info
+        pairs = [(r.source_language, r.target_language) for r in manifest.translation]
+        if manifest.languages is not None:
+            declared = set(pairs)
+            pairs += [p for p in manifest.languages.pairs() if p not in declared]
         return ModelInfo(
             name=self.name,
             revision=self.revision,
@@ -81,13 +87,26 @@ class ServedModel:
             engine=engine.engine,
             device=engine.device,
             compute_type=engine.compute_type,
-            translation_pairs=tuple(
-                (r.source_language, r.target_language) for r in manifest.translation
-            ),
+            translation_pairs=tuple(pairs),
             summarization_languages=tuple(r.language for r in manifest.summarization),
             default_options=manifest.default_options,
             max_input_tokens=manifest.max_input_tokens,
             supports_seed=engine.supports_seed,
             ready=self.ready,
             description=manifest.description,
+            translation_languages=tuple(sorted(manifest.languages.codes))
+            if manifest.languages
+            else (),
+            max_output_tokens=max_output_tokens(manifest) or 0,
         )
+
+
+def max_output_tokens(manifest: Manifest) -> int | None:
+    """The model's cap on max_length over its routes (None: the decoder has no limit)."""
+    prefixes: list[tuple[str, ...]] = [r.target_prefix for r in manifest.translation]
+    prefixes += [r.target_prefix for r in manifest.summarization]
+    if manifest.languages is not None:
+        prefixes.append(manifest.languages.target_prefix)
+    if manifest.max_decoder_positions is None or not prefixes:
+        return None
+    return manifest.max_output_tokens(max(prefixes, key=len))

@@ -67,11 +67,19 @@ class Pipeline:
                 f"model {served.name!r} is loading or warming up; retry shortly",
                 retry_after_ms=1000,
             )
+        manifest = served.manifest
+        max_output = manifest.max_output_tokens(route.target_prefix)
         options = resolve_options(
             request.options,
-            served.manifest.default_options,
+            manifest.default_options,
             self.limits,
             supports_seed=served.engine.info.supports_seed,
+            max_output=max_output,
+            max_output_note=(
+                f"model {served.name} generates at most {max_output} tokens (its decoder has "
+                f"{manifest.max_decoder_positions} positions; {len(route.target_prefix)} go to "
+                "the forced target prefix)"
+            ),
         )
         bind = structlog.contextvars.bind_contextvars
         bind(model=served.name, texts=len(request.texts))

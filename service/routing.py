@@ -2,7 +2,9 @@
 
 An explicit model name wins; otherwise the first model (by name) that does the task for the
 requested languages. Language codes match case-insensitively, and a regional code falls back
-to its primary language (``de-AT`` is served by a model for ``de``). Routing needs manifests
+to its primary language (``de-AT`` is served by a model for ``de``). A many-to-many model
+(``Manifest.languages``) serves every pair of its languages, matched by `service.languages`
+(``zh-TW`` → ``zh-Hant``), with the language tokens its family needs. Routing needs manifests
 only, so it is tested without engines.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from service.errors import ModelNotFound, RouteNotFound
+from service.languages import summarize_codes
 from service.manifest import Manifest, SummarizationRoute, TranslationRoute
 from service.types import Task
 from service.validation import normalize_language
@@ -68,6 +71,8 @@ def find_route(
             for s_route in manifest.summarization:
                 if not src or _lang_match(s_route.language, src, exact):
                     return s_route
+    if task is Task.TRANSLATE and manifest.languages is not None and source and target:
+        return manifest.languages.route(source, target)
     return None
 
 
@@ -84,5 +89,8 @@ def _describe(task: Task, source: str | None, target: str | None) -> str:
 
 def _offers(manifest: Manifest, task: Task) -> str:
     if task is Task.TRANSLATE:
-        return ", ".join(f"{r.source_language}→{r.target_language}" for r in manifest.translation)
+        pairs = [f"{r.source_language}→{r.target_language}" for r in manifest.translation]
+        if manifest.languages is not None:
+            pairs.append(f"any two of {summarize_codes(manifest.languages.codes)}")
+        return ", ".join(pairs)
     return ", ".join(f"summarize {r.language}" for r in manifest.summarization)

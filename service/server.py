@@ -130,15 +130,20 @@ class Server:
 
 def warmup_request(manifest: Manifest) -> GenerationRequest:
     """A short request for the model's first route, as a caller would send it."""
+    pair = None
     if manifest.translation:
-        pair = manifest.translation[0]
+        pair = (manifest.translation[0].source_language, manifest.translation[0].target_language)
+    elif manifest.languages is not None:
+        first, second = sorted(manifest.languages.codes)[:2]
+        pair = (first, second)
+    if pair is not None:
         return GenerationRequest(
             Task.TRANSLATE,
             ("Hello.",),
             DecodingOptions(),
             model=manifest.name,
-            source_language=pair.source_language,
-            target_language=pair.target_language,
+            source_language=pair[0],
+            target_language=pair[1],
         )
     return GenerationRequest(
         Task.SUMMARIZE,

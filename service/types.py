@@ -267,6 +267,8 @@ class ModelInfo:
     supports_seed: bool
     ready: bool
     description: str = ""
+    translation_languages: tuple[str, ...] = ()  # many-to-many models: any one into any other
+    max_output_tokens: int = 0  # the model's own cap on max_length (0: only the server's)
 
     def to_pb(self) -> pb.ModelInfo:
         return pb.ModelInfo(
@@ -286,6 +288,8 @@ class ModelInfo:
             supports_seed=self.supports_seed,
             ready=self.ready,
             description=self.description,
+            translation_languages=list(self.translation_languages),
+            max_output_tokens=self.max_output_tokens,
         )
 
     @classmethod
@@ -306,4 +310,6 @@ class ModelInfo:
             supports_seed=msg.supports_seed,
             ready=msg.ready,
             description=msg.description,
+            translation_languages=tuple(msg.translation_languages),
+            max_output_tokens=msg.max_output_tokens,
         )

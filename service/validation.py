@@ -75,11 +75,21 @@ def resolve_options(
     limits: Limits,
     *,
     supports_seed: bool,
+    max_output: int | None = None,
+    max_output_note: str = "",
 ) -> ResolvedOptions:
-    """Merge the request's options over the model's defaults and check every value's range."""
+    """Merge the request's options over the model's defaults and check every value's range.
+
+    ``max_output`` is the model's own cap on max_length (its decoder positions less the forced
+    target prefix; ``max_output_note`` says so in the error). A max_length the request leaves
+    unset is capped to it (and to the server's); one the request sets beyond it is rejected.
+    """
     merged = requested.merged_over(defaults)
     resolved = dataclasses.replace(ResolvedOptions(), **merged.as_dict())
     problems: list[FieldViolation] = []
+    length_cap = limits.max_length if max_output is None else min(limits.max_length, max_output)
+    if requested.max_length is None and resolved.max_length > length_cap >= 1:
+        resolved = dataclasses.replace(resolved, max_length=length_cap)
 
     def field_range(
         name: str, value: float, low: float, high: float, low_open: bool = False
@@ -100,8 +110,16 @@ def resolve_options(
             )
 
     field_range("beam_size", resolved.beam_size, 1, limits.max_beam_size)
-    field_range("max_length", resolved.max_length, 1, limits.max_length)
-    field_range("min_length", resolved.min_length, 0, min(resolved.max_length, limits.max_length))
+    if length_cap < limits.max_length and resolved.max_length > length_cap:
+        problems.append(
+            FieldViolation(
+                "options.max_length",
+                f"must be in [1, {length_cap}], got {resolved.max_length}: {max_output_note}",
+            )
+        )
+    else:
+        field_range("max_length", resolved.max_length, 1, limits.max_length)
+    field_range("min_length", resolved.min_length, 0, min(resolved.max_length, length_cap))
     field_range("length_penalty", resolved.length_penalty, 0.0, 10.0)
     field_range("repetition_penalty", resolved.repetition_penalty, 0.0, 10.0, low_open=True)
     field_range("no_repeat_ngram_size", resolved.no_repeat_ngram_size, 0, 32)

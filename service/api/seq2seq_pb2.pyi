@@ -116,7 +116,7 @@ class ListModelsResponse(_message.Message):
     def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "revision", "family", "engine", "device", "compute_type", "translation_pairs", "summarization_languages", "default_options", "max_input_tokens", "supports_seed", "ready", "description")
+    __slots__ = ("name", "revision", "family", "engine", "device", "compute_type", "translation_pairs", "summarization_languages", "default_options", "max_input_tokens", "supports_seed", "ready", "description", "translation_languages", "max_output_tokens")
     NAME_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
     FAMILY_FIELD_NUMBER: _ClassVar[int]
@@ -130,6 +130,8 @@ class ModelInfo(_message.Message):
     SUPPORTS_SEED_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    TRANSLATION_LANGUAGES_FIELD_NUMBER: _ClassVar[int]
+    MAX_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     name: str
     revision: str
     family: str
@@ -143,7 +145,9 @@ class ModelInfo(_message.Message):
     supports_seed: bool
     ready: bool
     description: str
-    def __init__(self, name: _Optional[str] = ..., revision: _Optional[str] = ..., family: _Optional[str] = ..., engine: _Optional[str] = ..., device: _Optional[str] = ..., compute_type: _Optional[str] = ..., translation_pairs: _Optional[_Iterable[_Union[LanguagePair, _Mapping]]] = ..., summarization_languages: _Optional[_Iterable[str]] = ..., default_options: _Optional[_Union[DecodingOptions, _Mapping]] = ..., max_input_tokens: _Optional[int] = ..., supports_seed: _Optional[bool] = ..., ready: _Optional[bool] = ..., description: _Optional[str] = ...) -> None: ...
+    translation_languages: _containers.RepeatedScalarFieldContainer[str]
+    max_output_tokens: int
+    def __init__(self, name: _Optional[str] = ..., revision: _Optional[str] = ..., family: _Optional[str] = ..., engine: _Optional[str] = ..., device: _Optional[str] = ..., compute_type: _Optional[str] = ..., translation_pairs: _Optional[_Iterable[_Union[LanguagePair, _Mapping]]] = ..., summarization_languages: _Optional[_Iterable[str]] = ..., default_options: _Optional[_Union[DecodingOptions, _Mapping]] = ..., max_input_tokens: _Optional[int] = ..., supports_seed: _Optional[bool] = ..., ready: _Optional[bool] = ..., description: _Optional[str] = ..., translation_languages: _Optional[_Iterable[str]] = ..., max_output_tokens: _Optional[int] = ...) -> None: ...
 
 class LanguagePair(_message.Message):
     __slots__ = ("source_language", "target_language")
