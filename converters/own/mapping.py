@@ -69,9 +69,11 @@ def build_spec(tensors: Mapping[str, Any], c: OwnTransformerConfig, vocabulary: 
         no_final_norm=not c.final_norm,
         activation=getattr(common_spec.Activation, _ACTIVATIONS[c.activation]),
     )
-    if c.norm == "post" and c.final_norm:  # torch.nn.Transformer's extra norm after post-norm
-        spec.encoder.layer_norm = common_spec.LayerNormSpec()
-        spec.decoder.layer_norm = common_spec.LayerNormSpec()
+    if c.norm == "post" and c.final_norm:
+        # torch.nn.Transformer's extra norm after post-norm layers: CTranslate2 applies an
+        # output norm whenever the model has one, but its spec only declares it for pre-norm.
+        for side in (spec.encoder, spec.decoder):
+            object.__setattr__(side, "layer_norm", common_spec.LayerNormSpec())
     d, v = c.d_model, c.vocab_size
     names = _names(c)
     src_embed = sd.take(names["src_embed"], (v, d))

@@ -26,8 +26,9 @@ with fused QKV projections and learned positions::
     encoder_norm.*, decoder_norm.*                        (if final_norm)
     lm_head.weight, lm_head.bias                          (unless tied_output)
 
-Both take ``forward(source_ids [B, S], target_ids [B, T]) -> logits [B, T, vocab]``; padding
-(``pad_id``) is masked.
+Both take ``forward(source_ids [B, S], target_ids [B, T]) -> logits [B, T, vocab]``; source
+padding (``pad_id``) is masked, targets are right-padded (the causal mask keeps real tokens
+off the padding, as in CTranslate2, which never masks a target token).
 """
 
 from __future__ import annotations
@@ -132,8 +133,8 @@ class TorchTransformerSeq2Seq(_Embeddings):
             self.embed_tokens(source, "src"),
             self.embed_tokens(target, "tgt"),
             tgt_mask=causal,
+            # Targets are right-padded: the causal mask already keeps real tokens off the pads.
             src_key_padding_mask=source == pad,
-            tgt_key_padding_mask=target == pad,
             memory_key_padding_mask=source == pad,
             tgt_is_causal=True,
         )
