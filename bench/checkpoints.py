@@ -109,7 +109,9 @@ def _marian(out: Path, size: CheckpointSize, corpus: Sequence[str]) -> None:
     import sentencepiece as spm
     from transformers import MarianConfig, MarianMTModel, MarianTokenizer
 
-    path = _spm(corpus, out / "source.spm", size.vocab - 1, pad_id=-1, bos_id=-1, eos_id=0, unk_id=1)
+    path = _spm(
+        corpus, out / "source.spm", size.vocab - 1, pad_id=-1, bos_id=-1, eos_id=0, unk_id=1
+    )
     (out / "target.spm").write_bytes(path.read_bytes())
     processor = spm.SentencePieceProcessor(model_file=str(path))
     vocab = {processor.id_to_piece(i): i for i in range(processor.get_piece_size())}
