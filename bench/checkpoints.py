@@ -52,7 +52,7 @@ def build_checkpoint(family: str, out: Path, size: CheckpointSize, corpus: Seque
     return out
 
 
-def _spm(corpus: Sequence[str], path: Path, vocab: int, **ids: int) -> Path:
+def _spm(corpus: Sequence[str], path: Path, vocab: int, **ids: Any) -> Path:
     import sentencepiece as spm
 
     buffer = io.BytesIO()

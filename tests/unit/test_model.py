@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from service.engines.base import EngineHypothesis, EngineInput, EngineOutput
 from service.errors import InvalidInput
+from service.manifest import LanguageCodes, TranslationRoute
 from tests.fakes import manifest, served_with_fake_engine
 
 PREFIX = ("▁Die",)  # a real piece of the demo vocabulary, forced as the first output token
@@ -62,3 +65,27 @@ def test_info_reports_what_list_models_shows() -> None:
     assert info.translation_pairs == (("en", "de"), ("en", "fr"))
     assert info.summarization_languages == ("en",)
     assert (info.engine, info.ready, info.supports_seed) == ("fake", True, True)
+
+
+def test_tokenize_puts_the_routes_language_tokens_around_the_text() -> None:
+    served = served_with_fake_engine(manifest())
+    route = TranslationRoute(
+        "en", "de", source_prefix=("eng_Latn",), source_suffix=("▁x",), target_prefix=("deu_Latn",)
+    )
+    [item] = served.tokenize(("The dog sleeps.",), route)
+    body = served.tokenizer.encode("The dog sleeps.")
+    assert list(item.source) == ["eng_Latn", *body, "▁x"]
+    assert item.target_prefix == ("deu_Latn",)
+
+
+def test_info_lists_a_many_to_many_models_pairs_and_output_limit() -> None:
+    base = manifest(pairs=[("en", "de")])
+    codes = LanguageCodes(codes={"en": "__en__", "de": "__de__", "fr": "__fr__"})
+    served = served_with_fake_engine(
+        dataclasses.replace(base, languages=codes, max_decoder_positions=128)
+    )
+    info = served.info()
+    assert info.translation_languages == ("de", "en", "fr")
+    assert len(info.translation_pairs) == 6 and info.translation_pairs[0] == ("en", "de")
+    assert info.max_output_tokens == 127  # one position for the forced language token
+    assert served_with_fake_engine(manifest()).info().max_output_tokens == 0

@@ -3,7 +3,13 @@
 import pytest
 
 from service.errors import ModelNotFound, RouteNotFound
-from service.manifest import Manifest, SummarizationRoute, TokenizerSpec, TranslationRoute
+from service.manifest import (
+    LanguageCodes,
+    Manifest,
+    SummarizationRoute,
+    TokenizerSpec,
+    TranslationRoute,
+)
 from service.routing import Router
 from service.types import Task
 
@@ -74,3 +80,37 @@ def test_explicit_model_without_the_pair(registry: Router) -> None:
 def test_model_without_summarization(registry: Router) -> None:
     with pytest.raises(RouteNotFound):
         registry.route(Task.SUMMARIZE, model="b-en-de", source="en")
+
+
+def many_to_many(name: str) -> Manifest:
+    return Manifest(
+        name=name,
+        family="m2m_100",
+        tokenizer=SPEC,
+        revision="sha256:" + "0" * 64,
+        languages=LanguageCodes(
+            codes={"en": "eng_Latn", "de": "deu_Latn", "zh-Hant": "zho_Hant"},
+            aliases={"zh-TW": "zh-Hant"},
+            source_prefix=("{source}",),
+        ),
+    )
+
+
+def test_many_to_many_model_serves_every_pair_with_its_language_tokens() -> None:
+    router = Router([manifest("b-en-de", [("en", "de")], []), many_to_many("nllb")])
+    model, route = router.route(Task.TRANSLATE, model=None, source="de-CH", target="zh-TW")
+    assert model.name == "nllb"
+    assert isinstance(route, TranslationRoute)
+    assert (route.source_language, route.target_language) == ("de", "zh-Hant")
+    assert route.source_prefix == ("deu_Latn",) and route.target_prefix == ("zho_Hant",)
+    # a model with the explicit pair still wins by name order, as before
+    assert router.route(Task.TRANSLATE, model=None, source="en", target="de")[0].name == "b-en-de"
+
+
+def test_many_to_many_refusals_name_the_languages_boundedly() -> None:
+    router = Router([many_to_many("nllb")])
+    with pytest.raises(RouteNotFound) as exc:
+        router.route(Task.TRANSLATE, model="nllb", source="en", target="en")
+    assert "any two of de, en, zh-Hant" in exc.value.message
+    with pytest.raises(RouteNotFound):
+        router.route(Task.TRANSLATE, model=None, source="en", target="zh-Latn")  # no such script

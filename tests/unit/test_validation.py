@@ -119,3 +119,43 @@ def test_seed_without_sampling_is_dropped_so_the_request_can_share_batches() -> 
 
 def test_language_codes_compare_case_insensitively() -> None:
     assert normalize_language(" DE_at ") == "de-at"
+
+
+NOTE = "model m generates at most 255 tokens (its decoder has 256 positions; 1 go to the prefix)"
+
+
+def test_unset_max_length_is_capped_to_what_the_model_can_generate() -> None:
+    resolved = resolve_options(
+        DecodingOptions(), DecodingOptions(), LIMITS, supports_seed=False, max_output=255
+    )
+    assert resolved.max_length == 255  # the default 256 would overflow the position table
+    from_model = resolve_options(
+        DecodingOptions(), DecodingOptions(max_length=1000), LIMITS, supports_seed=False,
+        max_output=255,
+    )  # fmt: skip
+    assert from_model.max_length == 255  # a manifest default longer than the model can go
+
+
+def test_requested_max_length_beyond_the_models_limit_names_it() -> None:
+    with pytest.raises(InvalidInput) as exc:
+        resolve_options(
+            DecodingOptions(max_length=300), DecodingOptions(), LIMITS, supports_seed=False,
+            max_output=255, max_output_note=NOTE,
+        )  # fmt: skip
+    (violation,) = exc.value.violations
+    assert violation.field == "options.max_length"
+    assert "[1, 255], got 300" in violation.description and "256 positions" in violation.description
+    ok = resolve_options(
+        DecodingOptions(max_length=255, min_length=255), DecodingOptions(), LIMITS,
+        supports_seed=False, max_output=255,
+    )  # fmt: skip
+    assert (ok.max_length, ok.min_length) == (255, 255)
+
+
+def test_server_cap_still_applies_when_the_model_allows_more() -> None:
+    with pytest.raises(InvalidInput) as exc:
+        resolve_options(
+            DecodingOptions(max_length=600), DecodingOptions(), LIMITS, supports_seed=False,
+            max_output=1000,
+        )  # fmt: skip
+    assert "[1, 512]" in exc.value.violations[0].description

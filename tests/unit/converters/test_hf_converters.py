@@ -105,7 +105,10 @@ def test_float32_conversion_scores_exactly_like_pytorch(
     from transformers import T5ForConditionalGeneration
 
     out = tmp_path / "fp32"
-    manifest = convert(t5_checkpoint, out, quantization="float32")
+    manifest = convert(t5_checkpoint, out, quantization="float32", verify=True)
+    # --verify's parity check (converters/verify.py): greedy decoding token for token
+    assert manifest.verification is not None and manifest.verification["passed"]
+    assert manifest.verification["float32"]["alone"]["agree"] >= 50
     tokenizer = load_tokenizer(manifest.tokenizer, out)
     translator = ctranslate2.Translator(str(out), device="cpu", compute_type="float32")
     model = T5ForConditionalGeneration.from_pretrained(str(t5_checkpoint)).eval()
@@ -204,8 +207,8 @@ def test_failed_engine_conversion_leaves_nothing_behind(
     (broken / "serving.json").write_text(json.dumps(_serving()))
     (broken / "model.safetensors").unlink()  # config and tokenizer, but no weights
     registry = tmp_path / "registry"
-    with pytest.raises(Exception):  # noqa: B017  (the engine's own error is passed on)
-        convert(broken, registry / "broken")
+    with pytest.raises(ConversionError, match="CTranslate2 cannot convert"):
+        convert(broken, registry / "broken")  # the engine's own error is in the message
     assert list(registry.iterdir()) == []
 
 
@@ -227,6 +230,7 @@ def test_cli_converts_and_reports(t5_checkpoint: Path, tmp_path: Path) -> None:
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "cli-model" in proc.stdout and "translation en->de" in proc.stdout
+    assert "token for token" in proc.stdout  # --verify is on by default: the parity table
     route = load_manifest(out).translation[0]
     assert (route.source_language, route.target_language) == ("en", "de")
 
