@@ -52,7 +52,7 @@ demo-model: $(DEV_STAMP)
 	$(BIN)/python -m demo_model.build
 
 bench: $(DEV_STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # Regenerate the Grafana dashboard and the k8s monitoring copies (a test fails while stale).
 deploy-files: $(DEV_STAMP)

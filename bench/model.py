@@ -54,10 +54,24 @@ class ModelSpec:
     input_sentences: int = 512
     input_min_tokens: int = 20
     input_max_tokens: int = 30
+    # Another family at the same size (bench.checkpoints builds it): t5, bart, mbart, pegasus,
+    # m2m_100, nllb. Every family is served as translation en→de (random weights: the task
+    # only decides the template and the language tokens, which are part of the cost).
+    family: str = "marian"
 
     def digest(self) -> str:
-        payload = json.dumps({"build": BUILD_VERSION, **asdict(self)}, sort_keys=True)
+        fields = asdict(self)
+        if self.family == "marian":
+            del fields["family"]  # the Marian cache from before families keeps its key
+        payload = json.dumps({"build": BUILD_VERSION, **fields}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def spec_for(family: str) -> ModelSpec:
+    """The benchmark model of ``family`` (Marian-base dimensions for every family)."""
+    if family == "marian":
+        return ModelSpec()
+    return ModelSpec(name=f"{family}-base-bench", family=family)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +108,16 @@ def load_or_build(
     progress(f"model: building {spec.name} in {root} (a minute or two, once)")
     hf_dir = root / "hf"
     sampler = SentenceSampler(make_lexicon(spec.lexicon_size, spec.seed), spec.seed + 1)
-    spm_file = _train_sentencepiece(spec, sampler, root / "spm", progress)
-    _save_checkpoint(spec, spm_file, hf_dir, progress)
     model_dir = root / "registry" / spec.name
-    converter = _convert(spec, hf_dir, model_dir, progress)
-    sentences = _pick_inputs(spec, spm_file, sampler)
+    if spec.family == "marian":
+        spm_file = _train_sentencepiece(spec, sampler, root / "spm", progress)
+        _save_checkpoint(spec, spm_file, hf_dir, progress)
+        converter = _convert(spec, hf_dir, model_dir, progress)
+        sentences = _pick_inputs(spec, spm_file, sampler)
+    else:
+        _build_family(spec, sampler, hf_dir, progress)
+        converter = _convert(spec, hf_dir, model_dir, progress)
+        sentences = _pick_inputs_served(spec, model_dir, sampler)
     (root / "sentences.json").write_text(json.dumps(sentences, indent=0) + "\n")
     shutil.rmtree(hf_dir)  # the checkpoint is only the converter's input; keep the cache small
     marker.write_text(json.dumps({"spec": asdict(spec), "converter": converter}, indent=2))
@@ -215,9 +234,13 @@ def _convert(spec: ModelSpec, hf_dir: Path, model_dir: Path, progress: Progress)
             "`pip install -e '.[convert]'`"
         ) from exc
     progress(f"model: converting to CTranslate2 {spec.quantization} with converters.convert")
+    route = {"source_language": SOURCE_LANGUAGE, "target_language": TARGET_LANGUAGE}
+    if spec.family == "t5":
+        route["input_template"] = "translate English to German: {text}"
     overrides = {
-        "translation": [{"source_language": SOURCE_LANGUAGE, "target_language": TARGET_LANGUAGE}],
-        "description": "randomly initialised Marian-base for `python -m bench` (outputs are noise)",
+        "translation": [route],
+        "description": f"randomly initialised {spec.family} at Marian-base size for "
+        "`python -m bench` (outputs are noise)",
     }
     convert(
         hf_dir,
@@ -228,6 +251,42 @@ def _convert(spec: ModelSpec, hf_dir: Path, model_dir: Path, progress: Progress)
         overrides=overrides,
     )
     return f"converters.convert(quantization={spec.quantization!r})"
+
+
+def _build_family(
+    spec: ModelSpec, sampler: SentenceSampler, hf_dir: Path, progress: Progress
+) -> None:
+    from bench.checkpoints import CheckpointSize, build_checkpoint
+
+    progress(f"model: training a {spec.vocab_size}-piece tokenizer and initialising {spec.family}")
+    size = CheckpointSize(
+        d_model=spec.d_model, layers=spec.encoder_layers, heads=spec.attention_heads,
+        ffn=spec.ffn_dim, vocab=spec.vocab_size, positions=512, init_std=None, seed=spec.seed,
+    )  # fmt: skip
+    corpus = list(sampler.sentences(spec.corpus_sentences, 6, 24))
+    build_checkpoint(spec.family, hf_dir, size, corpus)
+
+
+def _pick_inputs_served(spec: ModelSpec, model_dir: Path, sampler: SentenceSampler) -> list[str]:
+    """Distinct sentences of input_min_tokens..input_max_tokens tokens as the server
+    tokenizes them (without the family's fixed extra tokens)."""
+    from service.manifest import load_manifest
+    from service.tokenization import load_tokenizer
+
+    manifest = load_manifest(model_dir)
+    tokenizer = load_tokenizer(manifest.tokenizer, model_dir)
+    extra = len(manifest.tokenizer.source_prefix) + len(manifest.tokenizer.source_suffix)
+
+    def count(text: str) -> int:
+        return len(tokenizer.encode(text)) - extra
+
+    return pick_by_length(
+        sampler.sentences(10**9, 12, 30),
+        count,
+        spec.input_min_tokens,
+        spec.input_max_tokens,
+        spec.input_sentences,
+    )
 
 
 def _pick_inputs(spec: ModelSpec, spm_file: Path, sampler: SentenceSampler) -> list[str]:

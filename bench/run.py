@@ -20,7 +20,8 @@ from typing import Any
 
 from bench import engine, load
 from bench.cache import cache_markdown, run_cache_section
-from bench.model import DEFAULT_CACHE, ModelSpec, load_or_build
+from bench.families import engine_inputs, families_markdown, family_line, parse_families
+from bench.model import DEFAULT_CACHE, ModelSpec, load_or_build, spec_for
 from bench.server import RssSampler, batch_counts, serving
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +56,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--cache-concurrency", default="1,128", help="C values of the cache section"
+    )
+    parser.add_argument(
+        "--family", default="marian", choices=parse_families("all"),
+        help="the model family of the main run (default marian; each built at Marian-base size)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--families", type=parse_families, default=[],
+        help="also measure one line per family: 'all' or e.g. t5,bart,nllb",
+    )  # fmt: skip
+    parser.add_argument(
+        "--families-only", action="store_true", help="run only the --families lines"
     )
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
@@ -196,18 +208,16 @@ def main(argv: list[str] | None = None) -> int:
     cores = os.cpu_count() or 1
 
     progress(f"bench: device={args.device} compute_type={args.compute_type} cores={cores}")
-    model = load_or_build(ModelSpec(), args.cache, progress)
+    if args.families_only:
+        return _families_only(args, stamp, log_dir)
+    model = load_or_build(spec_for(args.family), args.cache, progress)
 
     from service.config import Settings
-    from service.manifest import load_manifest
-    from service.tokenization import load_tokenizer
 
     if args.cache_only:
         return _cache_only(args, model, stamp, log_dir)
 
-    manifest = load_manifest(model.model_dir)
-    tokenizer = load_tokenizer(manifest.tokenizer, model.model_dir)
-    inputs = [tokenizer.encode(s) for s in model.sentences]
+    inputs = engine_inputs(model)
     lengths = [len(t) for t in inputs]
     progress(f"inputs: {len(inputs)} sentences of {min(lengths)}-{max(lengths)} tokens")
 
@@ -246,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     overload = _overload(args, model, engine_flags, capacity, log_dir)
     early = None if args.skip_early_return else _early_return(args, log_dir)
     cache = None if args.skip_cache else run_cache_section(args, model, flags, log_dir, progress)
+    families = [family_line(args, f, log_dir, progress) for f in args.families]
 
     summary = {
         "ceiling_greedy_sps": round(best_greedy.sps, 2),
@@ -274,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             "compute_type": args.compute_type,
             "service_thread_layout": list(service_layout),
             "model": {"spec": _spec_dict(model.spec), "converter": model.converter},
+            "family": args.family,
             "out_tokens": args.out_tokens,
             "seconds_per_point": args.seconds,
             "versions": _versions(),
@@ -288,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         "overload": overload,
         "early_return": early,
         "cache": cache,
+        "families": families,
         "summary": summary,
         "targets": targets,
     }
@@ -312,6 +325,30 @@ def _cache_only(args: argparse.Namespace, model: Any, stamp: str, log_dir: Path)
     json_path = args.out / f"{stamp}-cache.json"
     json_path.write_text(json.dumps(report, indent=2) + "\n")
     print("\n".join(cache_markdown(points)))
+    progress(f"wrote {json_path}")
+    return 0
+
+
+def _families_only(args: argparse.Namespace, stamp: str, log_dir: Path) -> int:
+    if not args.families:
+        progress("--families-only needs --families (e.g. --families all)")
+        return 2
+    lines = [family_line(args, f, log_dir, progress) for f in args.families]
+    report = {
+        "meta": {
+            "command": "python -m bench " + " ".join(sys.argv[1:]),
+            "device": args.device,
+            "compute_type": args.compute_type,
+            "cores": os.cpu_count(),
+            "out_tokens": args.out_tokens,
+            "seconds_per_point": args.seconds,
+            "versions": _versions(),
+        },
+        "families": lines,
+    }
+    json_path = args.out / f"{stamp}-families.json"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    print("\n".join(families_markdown(lines, args.out_tokens)))
     progress(f"wrote {json_path}")
     return 0
 
@@ -379,6 +416,7 @@ def markdown(report: dict[str, Any]) -> str:
         )
     if report.get("cache"):
         lines += cache_markdown(report["cache"])
+    lines += families_markdown(report.get("families") or [], meta["out_tokens"])
     lines += ["", "| target | value | limit | met |", "|---|---:|---:|---|"]
     for name, t in report["targets"].items():
         lines.append(f"| {name} | {t['value']} | {t['target']} | {'yes' if t['met'] else 'NO'} |")
