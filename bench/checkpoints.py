@@ -154,16 +154,33 @@ def _bart(out: Path, size: CheckpointSize, corpus: Sequence[str]) -> None:
 def _mbart(out: Path, size: CheckpointSize, corpus: Sequence[str]) -> None:
     from transformers import MBart50Tokenizer, MBartConfig, MBartForConditionalGeneration
 
-    _spm(corpus, out / "sentencepiece.bpe.model", size.vocab)
-    tokenizer = MBart50Tokenizer(
-        vocab_file=str(out / "sentencepiece.bpe.model"), src_lang="en_XX", tgt_lang="de_DE"
+    _fairseq_multilingual(
+        out, size, corpus, MBart50Tokenizer, MBartConfig, MBartForConditionalGeneration,
+        ("en_XX", "de_DE"),
+    )  # fmt: skip
+
+
+def _fairseq_multilingual(
+    out: Path,
+    size: CheckpointSize,
+    corpus: Sequence[str],
+    tokenizer_class: Any,
+    config_class: Any,
+    model_class: Any,
+    languages: tuple[str, str],
+) -> None:
+    """mBART-50 and NLLB: a sentencepiece model behind fairseq's id offset, language codes
+    added by the tokenizer class, decoding from </s>."""
+    spm_file = _spm(corpus, out / "sentencepiece.bpe.model", size.vocab)
+    tokenizer = tokenizer_class(
+        vocab_file=str(spm_file), src_lang=languages[0], tgt_lang=languages[1]
     )
     tokenizer.save_pretrained(str(out))
-    config = MBartConfig(
+    model_config = config_class(
         **_common(size, len(tokenizer)), scale_embedding=True, decoder_start_token_id=2,
-        tokenizer_class="MBart50Tokenizer",
+        tokenizer_class=tokenizer_class.__name__,  # how converters tell mBART-50 and NLLB apart
     )  # fmt: skip
-    _save(MBartForConditionalGeneration, config, out, size.seed)
+    _save(model_class, model_config, out, size.seed)
 
 
 def _pegasus(out: Path, size: CheckpointSize, corpus: Sequence[str]) -> None:
@@ -205,13 +222,7 @@ def _m2m100(out: Path, size: CheckpointSize, corpus: Sequence[str]) -> None:
 def _nllb(out: Path, size: CheckpointSize, corpus: Sequence[str]) -> None:
     from transformers import M2M100Config, M2M100ForConditionalGeneration, NllbTokenizer
 
-    _spm(corpus, out / "sentencepiece.bpe.model", size.vocab)
-    tokenizer = NllbTokenizer(
-        vocab_file=str(out / "sentencepiece.bpe.model"), src_lang="eng_Latn", tgt_lang="deu_Latn"
-    )
-    tokenizer.save_pretrained(str(out))
-    config = M2M100Config(
-        **_common(size, len(tokenizer)), scale_embedding=True, decoder_start_token_id=2,
-        tokenizer_class="NllbTokenizer",
+    _fairseq_multilingual(
+        out, size, corpus, NllbTokenizer, M2M100Config, M2M100ForConditionalGeneration,
+        ("eng_Latn", "deu_Latn"),
     )  # fmt: skip
-    _save(M2M100ForConditionalGeneration, config, out, size.seed)

@@ -112,12 +112,10 @@ def load_or_build(
     if spec.family == "marian":
         spm_file = _train_sentencepiece(spec, sampler, root / "spm", progress)
         _save_checkpoint(spec, spm_file, hf_dir, progress)
-        converter = _convert(spec, hf_dir, model_dir, progress)
-        sentences = _pick_inputs(spec, spm_file, sampler)
     else:
         _build_family(spec, sampler, hf_dir, progress)
-        converter = _convert(spec, hf_dir, model_dir, progress)
-        sentences = _pick_inputs_served(spec, model_dir, sampler)
+    converter = _convert(spec, hf_dir, model_dir, progress)
+    sentences = _pick_inputs(spec, model_dir, sampler)
     (root / "sentences.json").write_text(json.dumps(sentences, indent=0) + "\n")
     shutil.rmtree(hf_dir)  # the checkpoint is only the converter's input; keep the cache small
     marker.write_text(json.dumps({"spec": asdict(spec), "converter": converter}, indent=2))
@@ -267,9 +265,10 @@ def _build_family(
     build_checkpoint(spec.family, hf_dir, size, corpus)
 
 
-def _pick_inputs_served(spec: ModelSpec, model_dir: Path, sampler: SentenceSampler) -> list[str]:
+def _pick_inputs(spec: ModelSpec, model_dir: Path, sampler: SentenceSampler) -> list[str]:
     """Distinct sentences of input_min_tokens..input_max_tokens tokens as the server
-    tokenizes them (without the family's fixed extra tokens)."""
+    tokenizes them, without the family's fixed extra tokens (for Marian: sentencepiece
+    pieces, as before families existed)."""
     from service.manifest import load_manifest
     from service.tokenization import load_tokenizer
 
@@ -279,24 +278,6 @@ def _pick_inputs_served(spec: ModelSpec, model_dir: Path, sampler: SentenceSampl
 
     def count(text: str) -> int:
         return len(tokenizer.encode(text)) - extra
-
-    return pick_by_length(
-        sampler.sentences(10**9, 12, 30),
-        count,
-        spec.input_min_tokens,
-        spec.input_max_tokens,
-        spec.input_sentences,
-    )
-
-
-def _pick_inputs(spec: ModelSpec, spm_file: Path, sampler: SentenceSampler) -> list[str]:
-    """Distinct sentences of input_min_tokens..input_max_tokens sentencepiece pieces."""
-    import sentencepiece as spm
-
-    processor = spm.SentencePieceProcessor(model_file=str(spm_file))
-
-    def count(text: str) -> int:
-        return len(processor.encode(text))
 
     return pick_by_length(
         sampler.sentences(10**9, 12, 30),

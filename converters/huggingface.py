@@ -222,6 +222,16 @@ def copy_file(source: Path, output: Path, name: str, hint: str) -> None:
     shutil.copyfile(path, output / name)
 
 
+def sentencepiece_tokenizer(
+    checkpoint: Checkpoint, output: Path, name: str, hint: str
+) -> TokenizerSpec:
+    """One sentencepiece model for inputs and outputs, ``</s>`` after every input."""
+    copy_file(checkpoint.source, output, name, hint)
+    return TokenizerSpec(
+        kind="sentencepiece", source_file=name, target_file=name, source_suffix=("</s>",)
+    )
+
+
 class T5Converter(TransformersFamily):
     family = "t5"
     model_types = ("t5", "mt5")
@@ -229,13 +239,7 @@ class T5Converter(TransformersFamily):
 
     def copy_tokenizer(self, checkpoint: Checkpoint, output: Path) -> TokenizerSpec:
         hint = "T5 checkpoints carry their sentencepiece model"
-        copy_file(checkpoint.source, output, "spiece.model", hint)
-        return TokenizerSpec(
-            kind="sentencepiece",
-            source_file="spiece.model",
-            target_file="spiece.model",
-            source_suffix=("</s>",),
-        )
+        return sentencepiece_tokenizer(checkpoint, output, "spiece.model", hint)
 
     def max_decoder_positions(self, checkpoint: Checkpoint) -> int | None:
         return None  # relative position buckets: no table to run out of
@@ -297,10 +301,4 @@ class PegasusConverter(TransformersFamily):
 
     def copy_tokenizer(self, checkpoint: Checkpoint, output: Path) -> TokenizerSpec:
         hint = "Pegasus checkpoints carry their sentencepiece model"
-        copy_file(checkpoint.source, output, "spiece.model", hint)
-        return TokenizerSpec(
-            kind="sentencepiece",
-            source_file="spiece.model",
-            target_file="spiece.model",
-            source_suffix=("</s>",),
-        )
+        return sentencepiece_tokenizer(checkpoint, output, "spiece.model", hint)

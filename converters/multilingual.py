@@ -18,7 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from converters.base import Checkpoint, ConversionError
-from converters.huggingface import TransformersFamily, copy_file, read_tokenizer_config
+from converters.huggingface import (
+    TransformersFamily,
+    read_tokenizer_config,
+    sentencepiece_tokenizer,
+)
 from converters.language_tables import language_codes, load_table
 from service.manifest import LanguageCodes, TokenizerSpec
 
@@ -29,15 +33,8 @@ SPM_FILE = "sentencepiece.bpe.model"
 
 
 def _sentencepiece(checkpoint: Checkpoint, output: Path, family: str) -> TokenizerSpec:
-    copy_file(
-        checkpoint.source,
-        output,
-        SPM_FILE,
-        f"{family} checkpoints carry their sentencepiece model as {SPM_FILE}",
-    )
-    return TokenizerSpec(
-        kind="sentencepiece", source_file=SPM_FILE, target_file=SPM_FILE, source_suffix=("</s>",)
-    )
+    hint = f"{family} checkpoints carry their sentencepiece model as {SPM_FILE}"
+    return sentencepiece_tokenizer(checkpoint, output, SPM_FILE, hint)
 
 
 def _vocabulary_tokens(tokenizer: Any) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,8 +171,3 @@ def digit_sentencepiece(path: Path) -> tuple[Path, int]:
     path.write_bytes(buffer.getvalue())
     size = spm.SentencePieceProcessor(model_file=str(path)).get_piece_size()
     return path, size
-
-
-def copy_checkpoint(source: Path, dest: Path) -> Path:
-    shutil.copytree(source, dest)
-    return dest

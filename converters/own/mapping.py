@@ -105,11 +105,10 @@ def build_spec(tensors: Mapping[str, Any], c: OwnTransformerConfig, vocabulary: 
             f"state dict has {len(unused)} tensor(s) the {c.layout} layout does not use, e.g. "
             f"{unused[:5]}; the layout or model.json does not describe this model"
         )
-    tokens = {"bos": c.bos_id, "eos": c.eos_id, "unk": c.unk_id}
-    spec.config.bos_token = vocabulary[tokens["bos"]]
-    spec.config.eos_token = vocabulary[tokens["eos"]]
-    spec.config.unk_token = vocabulary[tokens["unk"]]
-    spec.config.decoder_start_token = vocabulary[tokens["bos"]]
+    spec.config.bos_token = vocabulary[c.bos_id]
+    spec.config.eos_token = vocabulary[c.eos_id]
+    spec.config.unk_token = vocabulary[c.unk_id]
+    spec.config.decoder_start_token = vocabulary[c.bos_id]  # decoding starts from bos_id
     spec.config.layer_norm_epsilon = c.layer_norm_eps
     spec.register_source_vocabulary(vocabulary)
     spec.register_target_vocabulary(vocabulary)
@@ -151,7 +150,7 @@ def _positions(sd: StateDict, c: OwnTransformerConfig) -> tuple[np.ndarray, np.n
     return table, table.copy()
 
 
-def _linear(sd: StateDict, spec: Any, weight: np.ndarray, bias: np.ndarray | None) -> None:
+def _linear(spec: Any, weight: np.ndarray, bias: np.ndarray | None) -> None:
     spec.weight = weight
     if bias is not None:
         spec.bias = bias
@@ -187,18 +186,18 @@ def _decoder_layer(sd: StateDict, layer: Any, p: str, c: OwnTransformerConfig) -
         )
         _norm(sd, layer.self_attention.layer_norm, f"{p}.norm1", d)
         qkv = _weight_bias(sd, f"{p}.multihead_attn.in_proj", 3 * d, d)
-        _linear(sd, layer.attention.linear[0], qkv[0][:d], _part(qkv[1], 0, d))
-        _linear(sd, layer.attention.linear[1], qkv[0][d:], _part(qkv[1], d, 3 * d))
-        _linear(sd, layer.attention.linear[2], *_out(sd, f"{p}.multihead_attn.out_proj", d))
+        _linear(layer.attention.linear[0], qkv[0][:d], _part(qkv[1], 0, d))
+        _linear(layer.attention.linear[1], qkv[0][d:], _part(qkv[1], d, 3 * d))
+        _linear(layer.attention.linear[2], *_out(sd, f"{p}.multihead_attn.out_proj", d))
         _norm(sd, layer.attention.layer_norm, f"{p}.norm2", d)
         _ffn(sd, layer.ffn, f"{p}.linear1", f"{p}.linear2", d, f)
         _norm(sd, layer.ffn.layer_norm, f"{p}.norm3", d)
     else:
         _self_attention(sd, layer.self_attention, f"{p}.self_attn.qkv", f"{p}.self_attn.proj", d)
         _norm(sd, layer.self_attention.layer_norm, f"{p}.ln1", d)
-        _linear(sd, layer.attention.linear[0], *_plain(sd, f"{p}.cross_attn.q", d, d))
-        _linear(sd, layer.attention.linear[1], *_plain(sd, f"{p}.cross_attn.kv", 2 * d, d))
-        _linear(sd, layer.attention.linear[2], *_plain(sd, f"{p}.cross_attn.proj", d, d))
+        _linear(layer.attention.linear[0], *_plain(sd, f"{p}.cross_attn.q", d, d))
+        _linear(layer.attention.linear[1], *_plain(sd, f"{p}.cross_attn.kv", 2 * d, d))
+        _linear(layer.attention.linear[2], *_plain(sd, f"{p}.cross_attn.proj", d, d))
         _norm(sd, layer.attention.layer_norm, f"{p}.ln2", d)
         _ffn(sd, layer.ffn, f"{p}.mlp.fc", f"{p}.mlp.proj", d, f)
         _norm(sd, layer.ffn.layer_norm, f"{p}.ln3", d)
@@ -230,10 +229,10 @@ def _self_attention(sd: StateDict, spec: Any, qkv: str, out: str, d: int) -> Non
         weight, bias = _weight_bias(sd, qkv, 3 * d, d)
     else:
         weight, bias = _plain(sd, qkv, 3 * d, d)
-    _linear(sd, spec.linear[0], weight, bias)
-    _linear(sd, spec.linear[1], *_out(sd, out, d))
+    _linear(spec.linear[0], weight, bias)
+    _linear(spec.linear[1], *_out(sd, out, d))
 
 
 def _ffn(sd: StateDict, spec: Any, fc: str, proj: str, d: int, f: int) -> None:
-    _linear(sd, spec.linear_0, *_plain(sd, fc, f, d))
-    _linear(sd, spec.linear_1, *_plain(sd, proj, d, f))
+    _linear(spec.linear_0, *_plain(sd, fc, f, d))
+    _linear(spec.linear_1, *_plain(sd, proj, d, f))

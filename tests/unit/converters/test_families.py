@@ -139,26 +139,26 @@ def test_tokenizer_of_another_size_is_refused(
 
 
 @pytest.mark.parametrize(
-    ("edit", "needle"),
-    [
-        (lambda c: {**c, "model_type": "gpt2"}, "not supported"),
-        (lambda c: {**c, "tokenizer_class": "MBartTokenizer"}, "only mBART-50"),
-    ],
+    ("model_type", "tokenizer_class", "needle"),
+    [("gpt2", "MBart50Tokenizer", "not supported"), ("mbart", "MBartTokenizer", "only mBART-50")],
     ids=["gpt2", "mbart-25"],
 )
 def test_unsupported_architectures_are_refused(
     family_models: dict[str, FamilyModel],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    edit: object,
+    model_type: str,
+    tokenizer_class: str,
     needle: str,
 ) -> None:
     source = shutil.copytree(family_models["mbart"].checkpoint, tmp_path / "ck")
-    config = json.loads((source / "config.json").read_text())
-    (source / "config.json").write_text(json.dumps(edit(config)))  # type: ignore[operator]
-    for name in ("tokenizer_config.json",):
+    for name, key, value in (
+        ("config.json", "model_type", model_type),
+        ("config.json", "tokenizer_class", tokenizer_class),
+        ("tokenizer_config.json", "tokenizer_class", tokenizer_class),
+    ):
         data = json.loads((source / name).read_text())
-        data["tokenizer_class"] = edit(config).get("tokenizer_class", data["tokenizer_class"])  # type: ignore[operator]
+        data[key] = value
         (source / name).write_text(json.dumps(data))
     _fails([str(source), str(tmp_path / "out")], capsys, needle)
     assert not (tmp_path / "out").exists()
