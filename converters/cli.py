@@ -68,6 +68,10 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--verify-max-length", type=int, default=32, help="tokens decoded per sample (32)"
     )
+    parser.add_argument(
+        "--verify-threads", type=int, default=0,
+        help="CPU threads for verification (default 0: up to four; 1 suits small models)",
+    )  # fmt: skip
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -102,7 +106,11 @@ def run_convert(args: argparse.Namespace) -> int:
         if args.verify_max_length < 1:
             raise ConversionError("--verify-max-length must be at least 1")
         verify = (
-            VerifyOptions(samples_file=args.verify_samples, max_length=args.verify_max_length)
+            VerifyOptions(
+                samples_file=args.verify_samples,
+                max_length=args.verify_max_length,
+                threads=max(0, args.verify_threads),
+            )
             if verify_wanted(args.verify)
             else False
         )

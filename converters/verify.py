@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +49,9 @@ class VerifyOptions:
     samples_file: Path | None = None  # one text per line; default: converters.samples
     max_length: int = 32  # generated tokens per sample
     max_samples: int = 64
+    # CPU threads for both models (0: up to four). Small models decode fastest on one, and
+    # on a busy machine extra threads only spin.
+    threads: int = 0
 
 
 @dataclass(slots=True)
@@ -165,9 +169,10 @@ def verify_conversion(
                     f"({report.tokenizer.first_difference}); check the tokenizer files"
                 )
         prefix_ids = [tgt_index[t] for t in route.target_prefix]
-        expected = [reference.greedy(ids, prefix_ids, options.max_length) for ids in our_ids]
+        with _torch_threads(options.threads):
+            expected = [reference.greedy(ids, prefix_ids, options.max_length) for ids in our_ids]
         inputs = [EngineInput(tuple(tokens), route.target_prefix) for tokens in ours]
-        engine = writer.open(float32_dir, "float32")
+        engine = writer.open(float32_dir, "float32", options.threads)
         batched = _decode(engine, inputs, options.max_length, BATCH, tgt_index)
         alone = _decode(engine, inputs, options.max_length, 1, tgt_index)
         engine.close()
@@ -241,6 +246,22 @@ def format_table(result: dict[str, Any]) -> str:
         )
     lines.append("  result: " + ("PASSED" if result["passed"] else "FAILED"))
     return "\n".join(lines)
+
+
+@contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """Run the original model on ``threads`` CPU threads (0: leave torch's setting)."""
+    if not threads:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _route_tokens(tokenizer: Tokenizer, route: Route, text: str) -> list[str]:
@@ -325,7 +346,7 @@ def _quantized(
 
     _, target_vocab = writer.vocabularies(model_dir)
     index = {t: i for i, t in enumerate(target_vocab)}
-    engine = writer.open(model_dir, "default")
+    engine = writer.open(model_dir, "default", options.threads)
     compute_type = engine.info.compute_type
     got = _decode(engine, inputs, options.max_length, BATCH, index)
     engine.close()

@@ -29,8 +29,9 @@ class EngineWriter(ABC):
         """Write the engine files for ``checkpoint`` into ``output`` (an empty directory)."""
 
     @abstractmethod
-    def open(self, model_dir: Path, compute_type: str) -> Engine:
-        """Load the written model on the CPU, as the server's engine would."""
+    def open(self, model_dir: Path, compute_type: str, threads: int = 0) -> Engine:
+        """Load the written model on the CPU, as the server's engine would (``threads`` 0:
+        up to four)."""
 
     @abstractmethod
     def vocabularies(self, model_dir: Path) -> tuple[list[str], list[str]]:
@@ -56,7 +57,7 @@ class CTranslate2Writer(EngineWriter):
                 f"{type(exc).__name__}: {_clip(str(exc))}"
             ) from exc
 
-    def open(self, model_dir: Path, compute_type: str) -> Engine:
+    def open(self, model_dir: Path, compute_type: str, threads: int = 0) -> Engine:
         from service.engines.ct2 import CT2Engine
 
         return CT2Engine(
@@ -64,7 +65,7 @@ class CTranslate2Writer(EngineWriter):
             device="cpu",
             compute_type=compute_type,
             inter_threads=1,
-            intra_threads=max(1, min(4, os.cpu_count() or 1)),
+            intra_threads=threads or max(1, min(4, os.cpu_count() or 1)),
         )
 
     def vocabularies(self, model_dir: Path) -> tuple[list[str], list[str]]:

@@ -8,6 +8,7 @@ verification on, exactly as ``s2s convert`` does, into one registry a server can
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from service.manifest import Manifest
 CORPUS = default_samples() * 3 + list(
     SentenceSampler(make_lexicon(300, 1), 2).sentences(2000, 3, 15)
 )
+# One thread: tiny models decode fastest on one, and the suite shares the machine's cores.
+VERIFY = VerifyOptions(threads=1)
 SIZE = CheckpointSize()  # 256 decoder positions: the size that crashed warm-up before #14
 
 # What each family serves in the tests (the many-to-many ones serve all their languages).
@@ -70,7 +73,7 @@ def build_registry(root: Path) -> dict[str, FamilyModel]:
             registry / family,
             name=f"tiny-{family}",
             overrides=SERVING[family],
-            verify=VerifyOptions(),
+            verify=VERIFY,
         )
         models[family] = FamilyModel(family, checkpoint, registry / family, manifest)
     samples = digit_samples(root / "digits.txt")
@@ -83,7 +86,7 @@ def build_registry(root: Path) -> dict[str, FamilyModel]:
             family="pytorch-transformer",
             config_file=config,
             overrides=OWN_ROUTE,
-            verify=VerifyOptions(samples_file=samples),
+            verify=dataclasses.replace(VERIFY, samples_file=samples),
         )
         models[name] = FamilyModel("pytorch-transformer", state, registry / name, manifest, config)
     return models

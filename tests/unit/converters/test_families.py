@@ -186,7 +186,8 @@ def test_language_code_missing_from_the_table_needs_a_table(
     table = tmp_path / "quenya.json"
     table.write_text(json.dumps({"qya_Tngw": "qya"}))
     code = s2s(["convert", str(source), str(out), "--language-table", str(table),
-                "--languages", "en,de,qya", "--quantization", "float32"])  # fmt: skip
+                "--languages", "en,de,qya", "--quantization", "float32",
+                "--verify-threads", "1"])  # fmt: skip
     printed = capsys.readouterr()
     assert code == 0, printed.err
     assert "token for token" in printed.out and "PASSED" in printed.out  # the parity table
@@ -255,7 +256,8 @@ def test_float32_disagreement_fails_with_no_output(
     out = tmp_path / "out"
     _fails([str(own.checkpoint), str(out), "--family", "pytorch-transformer", "--config",
             str(tmp_path / "model.json"), "--task", "translation", "--source-language", "zxx",
-            "--target-language", "zxx-x-rev", "--quantization", "float32"],
+            "--target-language", "zxx-x-rev", "--quantization", "float32",
+            "--verify-threads", "1"],
            capsys, "does not decode like the original", "FAILED")  # fmt: skip
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no scratch
