@@ -2,13 +2,15 @@
 
 Other services can import it: it returns domain types (`GenerationResult`, `ModelInfo`) and
 raises `ClientError` with the status code and the server's rich details parsed out
-(field violations, retry delay).
+(field violations, retry delay). `Connection` says how to reach the server: plaintext, TLS
+(system roots or a given CA), mutual TLS (a client certificate), and a bearer token.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, TypeVar, cast
 
@@ -61,6 +63,62 @@ class ClientError(Exception):
         return cls(code, message or "", tuple(violations), reason, retry_ms)
 
 
+@dataclass(frozen=True)
+class Connection:
+    """How to reach the server.
+
+    Attributes:
+        tls: Speak TLS; the server's certificate is checked against ``ca`` (PEM file) or, without
+            it, the system's root certificates.
+        cert, key: A client certificate and its key (PEM files), for servers that require one.
+        token: A bearer token, sent as ``authorization: Bearer <token>`` on every call (over
+            plaintext only for trusted networks: anyone on the path could read it).
+        server_name: The name the server's certificate must carry, when it differs from the
+            target's host (e.g. connecting by IP).
+        channel_options: Extra gRPC channel arguments (keepalive, load balancing, ...).
+    """
+
+    tls: bool = False
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    token: str | None = None
+    server_name: str | None = None
+    channel_options: tuple[tuple[str, Any], ...] = ()
+
+    def credentials(self) -> grpc.ChannelCredentials | None:
+        if not (self.tls or self.ca or self.cert):
+            return None
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("a client certificate needs both cert and key")
+        return grpc.ssl_channel_credentials(
+            root_certificates=self.ca.read_bytes() if self.ca else None,
+            private_key=self.key.read_bytes() if self.key else None,
+            certificate_chain=self.cert.read_bytes() if self.cert else None,
+        )
+
+    def options(self) -> list[tuple[str, Any]]:
+        options = list(self.channel_options)
+        if self.server_name:
+            options.append(("grpc.ssl_target_name_override", self.server_name))
+        return options
+
+    def metadata(self) -> tuple[tuple[str, str], ...] | None:
+        return (("authorization", f"Bearer {self.token}"),) if self.token else None
+
+    def channel(self, target: str) -> grpc.Channel:
+        credentials = self.credentials()
+        if credentials is None:
+            return grpc.insecure_channel(target, options=self.options())
+        return grpc.secure_channel(target, credentials, options=self.options())
+
+    def aio_channel(self, target: str) -> grpc.aio.Channel:
+        credentials = self.credentials()
+        if credentials is None:
+            return grpc.aio.insecure_channel(target, options=self.options())
+        return grpc.aio.secure_channel(target, credentials, options=self.options())
+
+
 _R = TypeVar("_R")  # what translate/summarize return: a result, or an awaitable of one
 _M = TypeVar("_M")  # what list_models returns
 
@@ -70,6 +128,7 @@ class _Calls(Generic[_R, _M]):
     ``_call``, which the blocking client runs and the asyncio client awaits."""
 
     _stub: pb_grpc.Seq2SeqServiceStub
+    _metadata: tuple[tuple[str, str], ...] | None = None
     timeout: float | None
 
     def translate(
@@ -132,16 +191,24 @@ def _models(response: pb.ListModelsResponse) -> list[ModelInfo]:
 class Seq2SeqClient(_Calls[GenerationResult, list[ModelInfo]]):
     """Blocking client. ``timeout`` (seconds) becomes each call's gRPC deadline."""
 
-    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float | None = 60.0) -> None:
-        self._channel = grpc.insecure_channel(target)
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        timeout: float | None = 60.0,
+        connection: Connection | None = None,
+    ) -> None:
+        connection = connection or Connection()
+        self._channel = connection.channel(target)
         self._stub = pb_grpc.Seq2SeqServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._metadata = connection.metadata()
         self.timeout = timeout
 
     def _call(
         self, method: Any, request: Any, timeout: float | None, parse: Callable[[Any], Any]
     ) -> Any:
         try:
-            return parse(method(request, timeout=timeout or self.timeout))
+            return parse(method(request, timeout=timeout or self.timeout, metadata=self._metadata))
         except grpc.RpcError as exc:
             raise ClientError.from_rpc_error(exc) from None
 
@@ -165,16 +232,26 @@ class AsyncSeq2SeqClient(
 ):
     """asyncio client (grpc.aio); the same calls as `Seq2SeqClient`, awaited."""
 
-    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float | None = 60.0) -> None:
-        self._channel = grpc.aio.insecure_channel(target)
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        timeout: float | None = 60.0,
+        connection: Connection | None = None,
+    ) -> None:
+        connection = connection or Connection()
+        self._channel = connection.aio_channel(target)
         self._stub = pb_grpc.Seq2SeqServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._metadata = connection.metadata()
         self.timeout = timeout
 
     async def _call(
         self, method: Any, request: Any, timeout: float | None, parse: Callable[[Any], Any]
     ) -> Any:
         try:
-            return parse(await method(request, timeout=timeout or self.timeout))
+            return parse(
+                await method(request, timeout=timeout or self.timeout, metadata=self._metadata)
+            )
         except grpc.RpcError as exc:
             raise ClientError.from_rpc_error(exc) from None
 

@@ -8,13 +8,16 @@ environment.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from service.batching import BatchingConfig
+from service.netconfig import NetworkConfig, SecurityConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS_DIR = REPO_ROOT / "models"
@@ -56,6 +59,11 @@ class Limits:
             if getattr(self, f.name) < 1:
                 raise ValueError(f"{f.name} must be at least 1, got {getattr(self, f.name)}")
 
+    def request_bytes(self) -> int:
+        """The largest request message these limits allow: every text at its character limit
+        in 4-byte UTF-8, plus room for the other fields."""
+        return self.max_texts * self.max_text_chars * 4 + 64 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -79,16 +87,22 @@ class Settings:
     )  # fmt: skip
     limits: Limits = field(default_factory=Limits)
     batching: BatchingConfig = field(default_factory=BatchingConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
     warmup_rounds: int = setting(
         2, "warm-up requests per model before health turns SERVING (first calls allocate)"
     )
-    grace_seconds: float = setting(30.0, "time in-flight calls get to finish on SIGTERM")
+    grace_seconds: float = setting(
+        30.0, "time in-flight calls get to finish on SIGTERM (the process exits within it + 2 s)"
+    )
     metrics_port: int = setting(9400, "Prometheus /metrics port (0 = off)")
     metrics_host: str = setting("127.0.0.1", "address the metrics endpoint listens on")
     log_level: str = setting("info", "debug, info, warning or error")
     log_format: Literal["json", "console"] = setting("json", "log line format")
     log_text: bool = setting(False, "log request texts (off: they may hold personal data)")
-    max_message_bytes: int = setting(4 * 1024 * 1024, "largest gRPC message received or sent")
+    max_message_bytes: int = setting(
+        0, "largest request message accepted (0 = what the limits allow: texts x chars x 4 + 64K)"
+    )
     cache: Literal["on", "off"] = setting("on", "result cache (off: every text is decoded)")
     cache_memory_mb: int = setting(64, "in-process result cache size in MiB (0 = no memory tier)")
     redis_url: str = setting(
@@ -106,6 +120,20 @@ class Settings:
     build_revision: str = setting(
         "", "source revision for s2s_build_info (images set it; empty: git HEAD if any)"
     )
+
+    @classmethod
+    def sections(cls) -> dict[str, type[Any]]:
+        """The nested settings sections (limits, batching, ...): field name → dataclass."""
+        hints = typing.get_type_hints(cls)
+        return {
+            f.name: hints[f.name]
+            for f in fields(cls)
+            if "help" not in f.metadata and dataclasses.is_dataclass(hints[f.name])
+        }
+
+    def request_bytes(self) -> int:
+        """The request size limit gRPC enforces."""
+        return self.max_message_bytes or self.limits.request_bytes()
 
     def resolve_threads(self, cpu_count: int | None = None) -> tuple[int, int]:
         """(inter_threads, intra_threads) to run CTranslate2 with.
@@ -149,8 +177,8 @@ class Settings:
         flags = dict(flags or {})
         env = dict(os.environ if env is None else env)
         values: dict[str, Any] = {}
-        nested: dict[str, dict[str, Any]] = {"limits": {}, "batching": {}}
-        sections = {"limits": Limits, "batching": BatchingConfig}
+        sections = cls.sections()
+        nested: dict[str, dict[str, Any]] = {name: {} for name in sections}
         for section, klass in sections.items():
             for f in fields(klass):
                 raw = _pick(flags, env, f.name)
@@ -165,12 +193,9 @@ class Settings:
         if "max_wait_ms" not in nested["batching"] and values.get("device") == "cuda":
             nested["batching"]["max_wait_ms"] = GPU_MAX_WAIT_MS
         try:
-            settings = cls(
-                **values,
-                limits=Limits(**nested["limits"]),
-                batching=BatchingConfig(**nested["batching"]),
-            )
-        except ValueError as exc:  # Limits and BatchingConfig check their own ranges
+            built = {name: klass(**nested[name]) for name, klass in sections.items()}
+            settings = cls(**values, **built)
+        except ValueError as exc:  # each section checks its own ranges
             raise SettingsError(str(exc)) from exc
         settings.check()
         return settings
@@ -202,7 +227,19 @@ class Settings:
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port is {self.port}; expected 0-65535")
         if not self.models_dir.is_dir():
-            raise SettingsError(f"models_dir {self.models_dir} is not a directory")
+            raise SettingsError(
+                f"models_dir {self.models_dir} is not a directory "
+                f"(--models, {ENV_PREFIX}MODELS_DIR)"
+            )
+        if self.max_message_bytes < 0:
+            raise SettingsError(f"max_message_bytes is {self.max_message_bytes}; expected >= 0")
+        for name in ("tls_cert", "tls_key", "tls_client_ca", "auth_tokens_file"):
+            path = getattr(self.security, name)
+            if path is not None and not path.is_file():
+                flag = "--" + name.replace("_", "-")
+                raise SettingsError(
+                    f"{name} {path} is not a readable file ({flag}, {ENV_PREFIX}{name.upper()})"
+                )
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -224,6 +261,8 @@ def _coerce(name: str, raw: Any, annotation: Any) -> Any:
     if not isinstance(raw, str):
         return Path(raw) if "Path" in kind and not isinstance(raw, Path) else raw
     try:
+        if "None" in kind and not raw.strip():
+            return None
         if "Path" in kind:
             return Path(raw)
         if kind == "bool":

@@ -127,6 +127,15 @@ class SummarizationRoute:
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
+    """What a model directory serves.
+
+    ``max_length_factor`` and ``max_length_offset`` bound a translation's output relative to its
+    input, as Marian's ``--max-length-factor`` does: a text of n tokens may produce at most
+    ``factor * n + offset`` tokens unless the request sets ``max_length`` (which wins), so a
+    model that starts repeating itself stops there instead of at the absolute limit. A factor
+    of 0 turns it off. Summaries are not bounded this way (they are short by nature).
+    """
+
     name: str
     family: str
     tokenizer: TokenizerSpec
@@ -141,6 +150,8 @@ class Manifest:
     provenance: dict[str, Any] = field(default_factory=dict)
     # False for a model whose outputs must never be stored (the result cache skips it).
     cache_results: bool = True
+    max_length_factor: float = 2.0
+    max_length_offset: int = 10
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -156,6 +167,8 @@ class Manifest:
             "summarization": [r.to_dict() for r in self.summarization],
             "default_options": self.default_options.as_dict(),
             "max_input_tokens": self.max_input_tokens,
+            "max_length_factor": self.max_length_factor,
+            "max_length_offset": self.max_length_offset,
             "provenance": self.provenance,
             "cache_results": self.cache_results,
         }
@@ -187,7 +200,13 @@ class Manifest:
             max_input_tokens=int(data.get("max_input_tokens", 512)),
             provenance=dict(data.get("provenance", {})),
             cache_results=bool(data.get("cache_results", True)),
+            max_length_factor=float(data.get("max_length_factor", 2.0)),
+            max_length_offset=int(data.get("max_length_offset", 10)),
         )
+        if manifest.max_length_factor < 0 or manifest.max_length_offset < 0:
+            raise ManifestError(
+                f"model {manifest.name!r}: max_length_factor and max_length_offset must be >= 0"
+            )
         if not manifest.translation and not manifest.summarization:
             raise ManifestError(f"model {manifest.name!r} declares no translation or summarization")
         return manifest

@@ -75,7 +75,7 @@ QUEUE_WAIT_SECONDS = Histogram(
 DROPPED = Counter(
     "s2s_dropped_total",
     "Requests refused or dropped before costing engine time, by model and reason "
-    "(overloaded, deadline, cancelled).",
+    "(overloaded, unmeetable: the deadline cannot be met behind the queue, deadline, cancelled).",
     ["model", "reason"],
 )
 CACHE_LOOKUPS = Counter(
@@ -107,6 +107,16 @@ SINGLEFLIGHT_JOINS = Counter(
     "Texts that joined an identical text already being decoded instead of decoding it again.",
     ["model"],
 )
+AUTH_FAILURES = Counter(
+    "s2s_auth_failures_total",
+    "Calls refused by bearer-token auth, by reason (missing, invalid, denied).",
+    ["reason"],
+)
+for _reason in ("missing", "invalid", "denied"):
+    AUTH_FAILURES.labels(_reason)  # exported as 0 from the start, so rate() works at once
+RATE_LIMITED = Counter(
+    "s2s_rate_limited_total", "Calls refused because their token exceeded its rate limit."
+)
 BUILD_INFO = Gauge("s2s_build_info", "Always 1; the running build.", ["version", "revision"])
 
 
@@ -124,6 +134,7 @@ class BatcherMetrics:
         self._rejected = DROPPED.labels(model, "overloaded")
         self._expired = DROPPED.labels(model, "deadline")
         self._cancelled = DROPPED.labels(model, "cancelled")
+        self._unmeetable = DROPPED.labels(model, "unmeetable")
 
     def on_batch(self, size: int, tokens: int, padded_tokens: int, seconds: float) -> None:
         self._size.observe(size)
@@ -143,6 +154,9 @@ class BatcherMetrics:
 
     def on_cancelled(self) -> None:
         self._cancelled.inc()
+
+    def on_unmeetable(self) -> None:
+        self._unmeetable.inc()
 
     def on_error(self) -> None:
         self._errors.inc()

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 from service.batching import Batcher
 from service.engines.base import Engine, EngineInput, EngineOutput
 from service.errors import FieldViolation, InvalidInput
-from service.manifest import Manifest
+from service.manifest import Manifest, TranslationRoute
 from service.routing import Route
 from service.tokenization import Tokenizer
-from service.types import GeneratedText, Hypothesis, ModelInfo
+from service.types import GeneratedText, Hypothesis, ModelInfo, ResolvedOptions
 
 
 @dataclass(slots=True)
@@ -22,17 +23,37 @@ class ServedModel:
     batcher: Batcher
     ready: bool = False
     warmup_seconds: float = 0.0
+    template_tokens: dict[str, int] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.manifest.name
 
-    def tokenize(self, texts: tuple[str, ...], route: Route) -> list[EngineInput]:
-        """Apply the task template and tokenize; reject texts longer than the model reads."""
+    def tokenize(
+        self,
+        texts: tuple[str, ...],
+        route: Route,
+        options: ResolvedOptions | None = None,
+        *,
+        relative_limit: bool = True,
+    ) -> list[EngineInput]:
+        """Apply the task template and tokenize; reject texts longer than the model reads.
+
+        For translation with ``relative_limit`` (the request left ``max_length`` unset) each
+        text gets its own output limit from the manifest's factor and offset (see `Manifest`),
+        never above ``options.max_length`` nor below ``options.min_length``.
+        """
         inputs: list[EngineInput] = []
         problems: list[FieldViolation] = []
         limit = self.manifest.max_input_tokens
         prefix = tuple(route.target_prefix)
+        relative = (
+            relative_limit
+            and options is not None
+            and isinstance(route, TranslationRoute)
+            and self.manifest.max_length_factor > 0
+        )
+        overhead = self._template_tokens(route) if relative else 0
         for i, text in enumerate(texts):
             tokens = self.tokenizer.encode(route.input_template.format(text=text))
             if len(tokens) > limit:
@@ -43,10 +64,23 @@ class ServedModel:
                         f"{self.name} reads at most {limit} tokens; shorten or split the text",
                     )
                 )
-            inputs.append(EngineInput(tuple(tokens), prefix))
+            max_length = None
+            if relative and options is not None:
+                own = max(1, len(tokens) - overhead)
+                bound = math.ceil(self.manifest.max_length_factor * own)
+                bound += self.manifest.max_length_offset
+                max_length = max(options.min_length, 1, min(options.max_length, bound))
+            inputs.append(EngineInput(tuple(tokens), prefix, max_length))
         if problems:
             raise InvalidInput(problems)
         return inputs
+
+    def _template_tokens(self, route: Route) -> int:
+        """Tokens the route's template (and the model's special tokens) add to every text."""
+        key = route.input_template
+        if key not in self.template_tokens:
+            self.template_tokens[key] = len(self.tokenizer.encode(key.format(text="")))
+        return self.template_tokens[key]
 
     def detokenize(
         self, inputs: list[EngineInput], outputs: list[EngineOutput], *, with_scores: bool

@@ -1,14 +1,21 @@
-"""The data plane: validate → route → result cache → tokenize → batcher → detokenize.
+"""The data plane: validate → route → result cache → admit → tokenize → batcher → detokenize.
 
 It knows nothing of gRPC: callers pass domain requests and an absolute deadline
 (``time.monotonic()`` seconds) and get domain results or `service.errors` exceptions.
+
+Cheap work first: validation needs no model, routing and option checks need only manifests, and
+the batcher's admission checks that need nothing of the texts (a full queue, a deadline the
+queue ahead would miss) run before the texts the cache could not answer are tokenized.
+Tokenizing more than a few sentences runs on a worker thread, so it never holds the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import replace
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 
 import structlog
 
@@ -17,7 +24,9 @@ from service.cache import ResultCache
 from service.cache.keys import result_scope
 from service.cache.singleflight import LeaderFailed
 from service.config import Limits
-from service.errors import DeadlineExpired, ModelNotReady
+from service.engines.base import EngineInput
+from service.errors import DeadlineExpired, FieldViolation, InvalidInput, ModelNotReady
+from service.manifest import TranslationRoute
 from service.model import ServedModel
 from service.registry import Registry
 from service.routing import Route
@@ -31,6 +40,11 @@ from service.types import (
     Task,
 )
 from service.validation import resolve_options, validate_request
+
+# Requests with at most this many characters are tokenized on the event loop (well under a
+# millisecond at ~100-300 ns per character), larger ones on the tokenizer thread: a thread hop
+# costs more than tokenizing a sentence, and a 64 x 8 KB request takes ~0.1 s.
+INLINE_TOKENIZE_CHARS = 2048
 
 
 class Pipeline:
@@ -46,6 +60,9 @@ class Pipeline:
         self.limits = limits
         self.cache = cache
         self.log_text = log_text  # request texts may hold personal data: off unless asked
+        # One thread: tokenization holds the GIL, so more threads would not go faster, only
+        # take more of the event loop's time.
+        self._tokenizer = ThreadPoolExecutor(1, thread_name_prefix="tokenize")
 
     def list_models(self) -> list[ModelInfo]:
         return [m.info() for m in self.registry.models]
@@ -78,10 +95,12 @@ class Pipeline:
         if self.log_text:
             bind(input=list(request.texts))
         texts = request.texts
+        # The manifest's output limit relative to the input applies unless max_length was set.
+        job = _Job(served, route, options, deadline, relative=request.options.max_length is None)
         if self.cache is not None and not warmup and _cacheable(served, options):
-            results = await self._cached(served, route, request.task, texts, options, deadline)
+            results = await self._cached(job, request.task, texts)
         else:
-            results = await _decode(served, route, texts, options, deadline)
+            results = await self._decode(job, texts)
         if not options.return_scores:
             results = tuple(_without_scores(r) for r in results)
         input_tokens = sum(r.input_tokens for r in results)
@@ -96,20 +115,20 @@ class Pipeline:
         return GenerationResult(results=results, model=served.name, model_revision=served.revision)
 
     async def _cached(
-        self,
-        served: ServedModel,
-        route: Route,
-        task: Task,
-        texts: tuple[str, ...],
-        options: ResolvedOptions,
-        deadline: float | None,
+        self, job: _Job, task: Task, texts: tuple[str, ...]
     ) -> tuple[GeneratedText, ...]:
         """Answer what the cache holds, decode the rest once (identical texts in this request
         and in flight elsewhere share one decode), and store what was decoded."""
         cache = self.cache
         assert cache is not None
+        served, route, options, deadline = job.served, job.route, job.options, job.deadline
         scope = result_scope(
-            model=served.name, revision=served.revision, task=task, route=route, options=options
+            model=served.name,
+            revision=served.revision,
+            task=task,
+            route=route,
+            options=options,
+            output_limit=job.output_limit,
         )
         keys = [scope.key(text) for text in texts]
         found = await cache.get_many(served.name, keys)
@@ -134,8 +153,8 @@ class Pipeline:
         if lead:
             order = list(lead)
             try:
-                decoded = await _decode(
-                    served, route, tuple(texts[lead[k][0]] for k in order), options, deadline
+                decoded = await self._decode(
+                    job, tuple(texts[lead[k][0]] for k in order), [lead[k] for k in order]
                 )
             except BaseException:
                 for key in order:
@@ -149,11 +168,84 @@ class Pipeline:
         for flight, positions in joined.values():
             shared = await _await_flight(flight, deadline)
             if shared is None:  # its leader failed: decode this text ourselves
-                (shared,) = await _decode(served, route, (texts[positions[0]],), options, deadline)
+                (shared,) = await self._decode(job, (texts[positions[0]],), [positions])
             for i in positions:
                 results[i] = shared
         assert all(r is not None for r in results)
         return tuple(r for r in results if r is not None)
+
+    async def _decode(
+        self,
+        job: _Job,
+        texts: tuple[str, ...],
+        positions: Sequence[Sequence[int]] | None = None,
+    ) -> tuple[GeneratedText, ...]:
+        """Admit, tokenize, decode through the model's batcher and detokenize (scores kept).
+
+        ``positions[i]`` are the places of ``texts[i]`` in the caller's request (the cache
+        decodes only the texts it could not answer, each once), so that a text refused here is
+        reported under the field name the caller knows."""
+        served = job.served
+        served.batcher.precheck(job.deadline)  # before any per-text work
+        try:
+            inputs = await self._tokenize(job, texts)
+        except InvalidInput as exc:
+            if positions is None:
+                raise
+            raise _renumbered(exc, positions) from None
+        outputs = await served.batcher.submit(inputs, job.options, deadline=job.deadline)
+        return served.detokenize(inputs, outputs, with_scores=True)
+
+    async def _tokenize(self, job: _Job, texts: tuple[str, ...]) -> list[EngineInput]:
+        def tokenize() -> list[EngineInput]:
+            return job.served.tokenize(texts, job.route, job.options, relative_limit=job.relative)
+
+        if sum(map(len, texts)) <= INLINE_TOKENIZE_CHARS:
+            return tokenize()
+        return await asyncio.get_running_loop().run_in_executor(self._tokenizer, tokenize)
+
+    def close(self) -> None:
+        self._tokenizer.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What decoding a request's texts needs besides the texts."""
+
+    served: ServedModel
+    route: Route
+    options: ResolvedOptions
+    deadline: float | None
+    relative: bool  # the manifest's relative output limit applies (max_length was not set)
+
+    @property
+    def output_limit(self) -> tuple[float, int] | None:
+        """The relative output limit (factor, offset) the results depend on, if any."""
+        manifest = self.served.manifest
+        if not self.relative or not isinstance(self.route, TranslationRoute):
+            return None
+        if manifest.max_length_factor <= 0:
+            return None
+        return (manifest.max_length_factor, manifest.max_length_offset)
+
+
+def _renumbered(error: InvalidInput, positions: Sequence[Sequence[int]]) -> InvalidInput:
+    """``error`` with ``texts[i]`` fields renamed to the request's own positions."""
+    violations = []
+    for v in error.violations:
+        index = _text_index(v.field)
+        if index is None or index >= len(positions):
+            violations.append(v)
+        else:
+            violations += [FieldViolation(f"texts[{p}]", v.description) for p in positions[index]]
+    violations.sort(key=lambda v: (_text_index(v.field) is None, _text_index(v.field) or 0))
+    return InvalidInput(violations)
+
+
+def _text_index(field: str) -> int | None:
+    if field.startswith("texts[") and field.endswith("]") and field[6:-1].isdigit():
+        return int(field[6:-1])
+    return None
 
 
 def _cacheable(served: ServedModel, options: ResolvedOptions) -> bool:
@@ -161,19 +253,6 @@ def _cacheable(served: ServedModel, options: ResolvedOptions) -> bool:
     if not served.manifest.cache_results:
         return False
     return not options.is_sampling or options.seed is not None
-
-
-async def _decode(
-    served: ServedModel,
-    route: Route,
-    texts: tuple[str, ...],
-    options: ResolvedOptions,
-    deadline: float | None,
-) -> tuple[GeneratedText, ...]:
-    """Tokenize, decode through the model's batcher and detokenize (scores kept)."""
-    inputs = served.tokenize(texts, route)
-    outputs = await served.batcher.submit(inputs, options, deadline=deadline)
-    return served.detokenize(inputs, outputs, with_scores=True)
 
 
 async def _await_flight(

@@ -6,6 +6,7 @@ routing is delegated to `service.routing.Router`, which needs manifests only.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -116,11 +117,27 @@ class Registry:
         for served in self._models.values():
             await served.batcher.start()
 
-    async def close(self, grace: float) -> None:
-        """Let each model's batcher drain within ``grace`` seconds, then free the engines."""
+    async def drain(self, timeout: float) -> None:
+        """Let every model's batcher finish its work within ``timeout`` seconds (together, not
+        one after the other); what is left is answered `ShuttingDown`."""
+        await asyncio.gather(*(m.batcher.close(timeout=timeout) for m in self._models.values()))
+
+    def close_engines(self) -> bool:
+        """Free every engine that is idle; False if one still runs an abandoned call (it keeps
+        its memory until the process exits, which must not wait for it)."""
+        idle = True
         for served in self._models.values():
-            await served.batcher.close(timeout=grace)
+            if served.batcher.busy:
+                idle = False
+                log.warning("engine_call_abandoned", model=served.name)
+                continue
             served.engine.close()
+        return idle
+
+    async def close(self, grace: float) -> bool:
+        """Drain within ``grace`` seconds, then free the engines (see `close_engines`)."""
+        await self.drain(grace)
+        return self.close_engines()
 
     def mark_ready(self, name: str, warmup_seconds: float) -> None:
         served = self._models[name]

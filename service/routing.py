@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from service.errors import ModelNotFound, RouteNotFound
+from service.errors import ModelNotFound, RouteNotFound, clip
 from service.manifest import Manifest, SummarizationRoute, TranslationRoute
 from service.types import Task
 from service.validation import normalize_language
@@ -28,7 +28,7 @@ class Router:
         except KeyError:
             served = ", ".join(self._manifests) or "none"
             raise ModelNotFound(
-                f"model {name!r} is not served; served models: {served}", model=name
+                f"model {clip(name)} is not served; served models: {served}", model=name
             ) from None
 
     def route(
@@ -45,7 +45,8 @@ class Router:
         if model:
             offered = _offers(candidates[0], task)
             raise RouteNotFound(
-                f"model {model!r} does not {wanted}; it offers: {offered or 'no ' + task.value}",
+                f"model {clip(model)} does not {wanted}; it offers: "
+                f"{offered or 'no ' + task.value}",
                 route=wanted,
             )
         offered = "; ".join(f"{m.name}: {_offers(m, task)}" for m in self._manifests.values())
@@ -78,8 +79,8 @@ def _lang_match(served: str, wanted: str, exact: bool) -> bool:
 
 def _describe(task: Task, source: str | None, target: str | None) -> str:
     if task is Task.TRANSLATE:
-        return f"translate {source}→{target}"
-    return f"summarize {source or 'en'} text"
+        return f"translate {(source or '')[:35]}→{(target or '')[:35]}"
+    return f"summarize {(source or 'en')[:35]} text"
 
 
 def _offers(manifest: Manifest, task: Task) -> str:

@@ -27,6 +27,9 @@ class Seq2SeqServicer(pb_grpc.Seq2SeqServiceServicer):
     def __init__(self, pipeline: Pipeline | None = None) -> None:
         self.pipeline = pipeline
 
+    def _max_texts(self) -> int | None:
+        return self.pipeline.limits.max_texts if self.pipeline is not None else None
+
     async def _generate(
         self, request: GenerationRequest, context: grpc.aio.ServicerContext
     ) -> GenerationResult:
@@ -37,13 +40,13 @@ class Seq2SeqServicer(pb_grpc.Seq2SeqServiceServicer):
     async def Translate(
         self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext
     ) -> pb.TranslateResponse:
-        domain = GenerationRequest.from_translate_pb(request)
+        domain = GenerationRequest.from_translate_pb(request, max_texts=self._max_texts())
         return (await self._generate(domain, context)).to_pb(pb.TranslateResponse)
 
     async def Summarize(
         self, request: pb.SummarizeRequest, context: grpc.aio.ServicerContext
     ) -> pb.SummarizeResponse:
-        domain = GenerationRequest.from_summarize_pb(request)
+        domain = GenerationRequest.from_summarize_pb(request, max_texts=self._max_texts())
         return (await self._generate(domain, context)).to_pb(pb.SummarizeResponse)
 
     async def ListModels(

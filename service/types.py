@@ -122,7 +122,12 @@ class ResolvedOptions:
 
 @dataclass(frozen=True, slots=True)
 class GenerationRequest:
-    """One Translate or Summarize call, in domain terms."""
+    """One Translate or Summarize call, in domain terms.
+
+    ``texts_sent`` is set only when the caller sent more texts than were kept: `from_pb` with
+    ``max_texts`` keeps the first ``max_texts`` (validation refuses the request anyway), so a
+    request of a million one-character texts never becomes a million Python strings.
+    """
 
     task: Task
     texts: tuple[str, ...]
@@ -130,27 +135,49 @@ class GenerationRequest:
     model: str | None = None
     source_language: str | None = None
     target_language: str | None = None
+    texts_sent: int | None = None
+
+    @property
+    def text_count(self) -> int:
+        """How many texts the caller sent."""
+        return len(self.texts) if self.texts_sent is None else self.texts_sent
 
     @classmethod
-    def from_translate_pb(cls, msg: pb.TranslateRequest) -> GenerationRequest:
+    def from_translate_pb(
+        cls, msg: pb.TranslateRequest, *, max_texts: int | None = None
+    ) -> GenerationRequest:
+        texts, sent = _kept_texts(msg.texts, max_texts)
         return cls(
             task=Task.TRANSLATE,
-            texts=tuple(msg.texts),
+            texts=texts,
             options=DecodingOptions.from_pb(msg.options),
             model=msg.model or None,
             source_language=msg.source_language,
             target_language=msg.target_language,
+            texts_sent=sent,
         )
 
     @classmethod
-    def from_summarize_pb(cls, msg: pb.SummarizeRequest) -> GenerationRequest:
+    def from_summarize_pb(
+        cls, msg: pb.SummarizeRequest, *, max_texts: int | None = None
+    ) -> GenerationRequest:
+        texts, sent = _kept_texts(msg.texts, max_texts)
         return cls(
             task=Task.SUMMARIZE,
-            texts=tuple(msg.texts),
+            texts=texts,
             options=DecodingOptions.from_pb(msg.options),
             model=msg.model or None,
             source_language=msg.language or "en",
+            texts_sent=sent,
         )
+
+
+def _kept_texts(texts: Any, max_texts: int | None) -> tuple[tuple[str, ...], int | None]:
+    """The texts to keep from a repeated field, and the count sent when it was more."""
+    sent = len(texts)  # O(1) on the protobuf container; nothing is copied yet
+    if max_texts is not None and sent > max_texts:
+        return tuple(texts[:max_texts]), sent
+    return tuple(texts), None
 
 
 @dataclass(frozen=True, slots=True)

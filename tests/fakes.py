@@ -21,6 +21,7 @@ from service.engines.base import (
     EngineInput,
     EngineOutput,
     OutputCallback,
+    StopCheck,
 )
 from service.manifest import Manifest, SummarizationRoute, TokenizerSpec, TranslationRoute
 from service.model import ServedModel
@@ -71,6 +72,7 @@ class FakeEngine(Engine):
         if not blocked:
             self.gate.set()
         self.calls: list[Call] = []
+        self.stopped = 0  # calls ended early because should_stop said so
         self.started = 0
         self.active = 0
         self.max_active = 0
@@ -91,6 +93,7 @@ class FakeEngine(Engine):
         inputs: Sequence[EngineInput],
         options: ResolvedOptions,
         on_output: OutputCallback | None = None,
+        should_stop: StopCheck | None = None,
     ) -> list[EngineOutput]:
         with self._lock:
             self.calls.append(Call(tuple(inputs), options, on_output is not None))
@@ -105,7 +108,13 @@ class FakeEngine(Engine):
             if on_output is not None and self.report_first_early:
                 on_output(0, outputs[0])
                 reported.add(0)
-            self.gate.wait(SAFETY_S)
+            waited = 0.0
+            while not self.gate.wait(0.005) and waited < SAFETY_S:  # a decoding step
+                waited += 0.005
+                if should_stop is not None and should_stop():
+                    with self._lock:
+                        self.stopped += 1
+                    return outputs
             if any(FAIL in x.source for x in inputs):
                 raise EngineBoom("engine failed on a marked input")
             if on_output is not None:
@@ -127,6 +136,7 @@ class RecordingObserver:
         self.batches: list[tuple[int, int, int]] = []  # (size, tokens, padded tokens)
         self.waits = 0
         self.rejected = 0
+        self.unmeetable = 0
         self.expired = 0
         self.cancelled = 0
         self.errors = 0
@@ -149,6 +159,9 @@ class RecordingObserver:
 
     def on_rejected(self) -> None:
         self.rejected += 1
+
+    def on_unmeetable(self) -> None:
+        self.unmeetable += 1
 
     def on_expired(self) -> None:
         self.expired += 1

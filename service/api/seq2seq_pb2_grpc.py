@@ -33,9 +33,14 @@ class Seq2SeqServiceStub:
     INVALID_ARGUMENT (with google.rpc.BadRequest field violations) for bad input,
     NOT_FOUND (with google.rpc.ResourceInfo) for an unknown model or unsupported language pair,
     RESOURCE_EXHAUSTED (with google.rpc.RetryInfo and the `grpc-retry-pushback-ms` trailer) when
-    the server is overloaded, UNAVAILABLE while the model is not ready or the server shuts down,
-    DEADLINE_EXCEEDED / CANCELLED when the caller's deadline passed or it went away, INTERNAL
-    for anything unexpected.
+    the server is overloaded, the call's deadline cannot be met behind the work queued ahead, or
+    the caller's token exceeded its rate (google.rpc.ErrorInfo.reason says which: OVERLOADED,
+    DEADLINE_UNMEETABLE, RATE_LIMITED; REQUEST_TOO_LARGE, without a retry hint, for a message
+    over the size limit), UNAVAILABLE while the model is not ready or the server shuts down,
+    UNAUTHENTICATED / PERMISSION_DENIED when the server requires bearer tokens and the call's is
+    missing, unknown or not allowed this RPC, DEADLINE_EXCEEDED / CANCELLED when the caller's
+    deadline passed or it went away, INTERNAL for anything unexpected. Every status message and
+    its details fit gRPC's default 8 KiB metadata limit.
     """
 
     def __init__(self, channel):
@@ -68,9 +73,14 @@ class Seq2SeqServiceServicer:
     INVALID_ARGUMENT (with google.rpc.BadRequest field violations) for bad input,
     NOT_FOUND (with google.rpc.ResourceInfo) for an unknown model or unsupported language pair,
     RESOURCE_EXHAUSTED (with google.rpc.RetryInfo and the `grpc-retry-pushback-ms` trailer) when
-    the server is overloaded, UNAVAILABLE while the model is not ready or the server shuts down,
-    DEADLINE_EXCEEDED / CANCELLED when the caller's deadline passed or it went away, INTERNAL
-    for anything unexpected.
+    the server is overloaded, the call's deadline cannot be met behind the work queued ahead, or
+    the caller's token exceeded its rate (google.rpc.ErrorInfo.reason says which: OVERLOADED,
+    DEADLINE_UNMEETABLE, RATE_LIMITED; REQUEST_TOO_LARGE, without a retry hint, for a message
+    over the size limit), UNAVAILABLE while the model is not ready or the server shuts down,
+    UNAUTHENTICATED / PERMISSION_DENIED when the server requires bearer tokens and the call's is
+    missing, unknown or not allowed this RPC, DEADLINE_EXCEEDED / CANCELLED when the caller's
+    deadline passed or it went away, INTERNAL for anything unexpected. Every status message and
+    its details fit gRPC's default 8 KiB metadata limit.
     """
 
     def Translate(self, request, context):
@@ -127,9 +137,14 @@ class Seq2SeqService:
     INVALID_ARGUMENT (with google.rpc.BadRequest field violations) for bad input,
     NOT_FOUND (with google.rpc.ResourceInfo) for an unknown model or unsupported language pair,
     RESOURCE_EXHAUSTED (with google.rpc.RetryInfo and the `grpc-retry-pushback-ms` trailer) when
-    the server is overloaded, UNAVAILABLE while the model is not ready or the server shuts down,
-    DEADLINE_EXCEEDED / CANCELLED when the caller's deadline passed or it went away, INTERNAL
-    for anything unexpected.
+    the server is overloaded, the call's deadline cannot be met behind the work queued ahead, or
+    the caller's token exceeded its rate (google.rpc.ErrorInfo.reason says which: OVERLOADED,
+    DEADLINE_UNMEETABLE, RATE_LIMITED; REQUEST_TOO_LARGE, without a retry hint, for a message
+    over the size limit), UNAVAILABLE while the model is not ready or the server shuts down,
+    UNAUTHENTICATED / PERMISSION_DENIED when the server requires bearer tokens and the call's is
+    missing, unknown or not allowed this RPC, DEADLINE_EXCEEDED / CANCELLED when the caller's
+    deadline passed or it went away, INTERNAL for anything unexpected. Every status message and
+    its details fit gRPC's default 8 KiB metadata limit.
     """
 
     @staticmethod

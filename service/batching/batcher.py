@@ -6,7 +6,8 @@ calls that arrive separately from Python. The `Batcher` sits between the pipelin
 may share a call and in which order is the queue's business (`queue`), when a free slot takes
 a batch the policy's (`policy`), whether a request may wait at all admission's (`admission`);
 this class owns the rest: the executor hop, fanning results out to callers, dropping work whose
-caller left or whose deadline passed, and close/drain.
+caller left or whose deadline passed, asking the engine to stop a running call whose callers
+have all gone, measuring batch speed for the deadline estimate, and close/drain.
 
 All state lives on the event loop thread; worker threads only run ``engine.generate`` and post
 results back with ``loop.call_soon_threadsafe``. Dispatching is a plain callback scheduled when
@@ -25,17 +26,29 @@ from typing import Any, cast
 
 import structlog
 
-from service.batching.admission import check_admission
+from service.batching.admission import (
+    check_admission,
+    check_cost,
+    check_deadline,
+    check_room,
+    planned_work,
+)
 from service.batching.config import BatchingConfig
+from service.batching.estimate import WorkRate
 from service.batching.observer import BatcherStats, BatchObserver, NullObserver
 from service.batching.pending import PendingRequest, RunningBatch, owner
 from service.batching.policy import ReturningCallers, pick
 from service.batching.queue import GroupedQueue, Item
 from service.engines.base import Engine, EngineInput, EngineOutput
-from service.errors import DeadlineExpired, Overloaded, ShuttingDown
+from service.errors import DeadlineExpired, DeadlineUnmeetable, Overloaded, ShuttingDown
 from service.types import ResolvedOptions
 
 log = structlog.get_logger(__name__)
+
+# Engine calls expected to take at least this long get a stop check (`Engine.generate`'s
+# ``should_stop``): polling it costs the engine thread the GIL at every token, which is not worth
+# paying for calls that end sooner anyway.
+STOPPABLE_AFTER_S = 0.25
 
 
 class Batcher:
@@ -67,6 +80,7 @@ class Batcher:
         self._dispatch_scheduled = False
         self._wait_timer: asyncio.TimerHandle | None = None
         self._wait_when = 0.0
+        self._rate = WorkRate()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -83,8 +97,9 @@ class Batcher:
         """Stop accepting work, finish what is queued and in flight, then stop the threads.
 
         New `submit` calls raise `ShuttingDown` from the moment this is called. If `timeout`
-        seconds pass first, requests still waiting or running fail with `ShuttingDown`
-        (running engine calls cannot be interrupted; their results are discarded).
+        seconds pass first, requests still waiting or running fail with `ShuttingDown`, and
+        running engine calls are asked to stop (greedy decoding stops at its next step; beam
+        search runs on, its results discarded): this never waits for them, see `busy`.
         """
         self._closing = True
         if self._loop is None or self._executor is None:
@@ -107,6 +122,44 @@ class Batcher:
         # the loop on an engine call that is still running.
         executor.shutdown(wait=finished, cancel_futures=True)
 
+    @property
+    def busy(self) -> bool:
+        """Whether an engine call is still running (after a timed-out close: abandoned)."""
+        return bool(self._running)
+
+    def precheck(self, deadline: float | None = None) -> None:
+        """The admission checks that need nothing of the request, made before it is tokenized:
+        closing, a full queue, or a deadline the queue ahead alone would miss."""
+        self._check_open()
+        now = time.monotonic()
+        try:
+            check_room(self._queue, self.config, 0, self.name)
+            check_deadline(self._finish_in(0.0, 1, now), now, deadline, self.config)
+        except DeadlineUnmeetable:
+            self._notify(self.observer.on_unmeetable)
+            raise
+        except Overloaded:
+            self._notify(self.observer.on_rejected)
+            raise
+
+    def _check_open(self) -> None:
+        if self._loop is None:
+            raise RuntimeError(f"batcher {self.name!r} is not started")
+        if self._closing:
+            raise ShuttingDown(
+                f"model {self.name!r} is shutting down; retry on another replica",
+                retry_after_ms=self.config.retry_after_ms,
+            )
+
+    def _finish_in(self, own: float, texts: int, now: float) -> float | None:
+        """Estimated seconds until a request with ``own`` work in ``texts`` texts, queued now,
+        is done (None: no estimate yet, or deadline admission is off)."""
+        if not self.config.deadline_admission:
+            return None
+        rate = self._rate
+        running = sum(rate.remaining(b.work, now - b.started) for b in self._running)
+        return rate.finish_in(self._queue.work + running, own, self._slots, texts)
+
     # ------------------------------------------------------------------ public API
 
     async def submit(
@@ -119,22 +172,21 @@ class Batcher:
         """Decode `inputs` with `options`, sharing engine calls with other callers.
 
         Returns one output per input, in input order. `deadline` is an absolute
-        `time.monotonic()` time. Raises `Overloaded` at once if the queue is full,
-        `InvalidInput` if the request alone exceeds the queue's token budget, `DeadlineExpired`
-        if the deadline passes before the work is done, `ShuttingDown` once `close` was called,
-        and whatever the engine raised if the engine call carrying one of its texts failed.
-        Cancelling the awaiting task removes the request's queued texts from the queue.
+        `time.monotonic()` time. Raises `InvalidInput` if the request is over the cost budget
+        or alone exceeds the queue's token budget, `Overloaded` at once if the queue is full,
+        `DeadlineUnmeetable` at once if the work ahead would outlast the deadline,
+        `DeadlineExpired` if the deadline passes before the work is done, `ShuttingDown` once
+        `close` was called, and whatever the engine raised if the engine call carrying one of
+        its texts failed. Cancelling the awaiting task removes the request's queued texts from
+        the queue (and stops its engine call if nobody else waits for it).
         """
+        self._check_open()
         loop = self._loop
-        if loop is None:
-            raise RuntimeError(f"batcher {self.name!r} is not started")
-        if self._closing:
-            raise ShuttingDown(
-                f"model {self.name!r} is shutting down; retry on another replica",
-                retry_after_ms=self.config.retry_after_ms,
-            )
+        assert loop is not None
         if not inputs:
             return []
+        work = planned_work(inputs, options)
+        check_cost(work, options, self.config)
         now = time.monotonic()
         if deadline is not None and deadline <= now:
             self._notify(self.observer.on_expired)
@@ -142,6 +194,10 @@ class Batcher:
         costs = [len(x.source) or 1 for x in inputs]
         try:
             check_admission(self._queue, self.config, sum(costs), self.name)
+            check_deadline(self._finish_in(sum(work), len(work), now), now, deadline, self.config)
+        except DeadlineUnmeetable:
+            self._notify(self.observer.on_unmeetable)
+            raise
         except Overloaded:
             self._notify(self.observer.on_rejected)
             raise
@@ -151,7 +207,7 @@ class Batcher:
             ("exclusive", next(self._exclusive)) if options.exclusive else options.batch_key()
         )
         request.entry = self._queue.admit(
-            key, inputs, costs, enqueued=now, deadline=deadline, owner=request
+            key, inputs, costs, enqueued=now, deadline=deadline, owner=request, work=work
         )
         self._returning.arrived(now)
         if deadline is not None:
@@ -185,11 +241,21 @@ class Batcher:
 
     def _finish(self, request: PendingRequest) -> None:
         request.settle(self._queue)
+        self._stop_abandoned(request)
         self._check_drained()
 
     def _fail(self, request: PendingRequest, exc: BaseException) -> None:
         request.fail(self._queue, exc)
+        self._stop_abandoned(request)
         self._check_drained()
+
+    def _stop_abandoned(self, request: PendingRequest) -> None:
+        """Ask the engine to stop the running calls that no longer carry anyone's text."""
+        for batch in request.batches:
+            if not batch.finished and not batch.stop.is_set() and batch.abandoned():
+                batch.stop.set()
+                log.info("batch_stopping", model=self.name, size=len(batch.items))
+        request.batches = []
 
     def _on_deadline(self, request: PendingRequest) -> None:
         request.timer = None
@@ -210,6 +276,7 @@ class Batcher:
         for batch in self._running:
             for item in batch.items:
                 self._fail(owner(item), error)
+            batch.stop.set()
 
     # ------------------------------------------------------------------ dispatch
 
@@ -246,18 +313,24 @@ class Batcher:
             for entry in taken.expired:
                 self._on_deadline(cast(PendingRequest, entry.owner))  # its timer has not fired yet
             if taken.items:
-                self._launch(taken.items, taken.tokens, taken.padded_tokens, now)
+                self._launch(taken.items, taken.tokens, taken.padded_tokens, taken.work, now)
         if not queue.texts:
             queue.compact()
             self._cancel_wait_timer()
         self._check_drained()
 
-    def _launch(self, items: list[Item], tokens: int, padded: int, now: float) -> None:
+    def _launch(self, items: list[Item], tokens: int, padded: int, work: float, now: float) -> None:
         items.sort(key=_by_tokens)  # similar lengths side by side; outputs are mapped back
         # Texts of one group differ at most in return_scores, which engines ignore (they always
         # score; the pipeline drops what was not asked for).
         options = owner(items[0]).options
-        batch = RunningBatch(items, options, tokens, padded)
+        batch = RunningBatch(items, options, tokens, padded, work=work, started=now)
+        # Loaded: more work waits behind it (its speed is the queue's drain speed).
+        batch.loaded = self._queue.texts > 0 or len(items) >= self.config.max_batch_size
+        rate = self._rate.drain or self._rate.peak
+        batch.stoppable = rate <= 0 or work / rate >= STOPPABLE_AFTER_S
+        for request in {id(r): r for r in map(owner, items)}.values():
+            request.batches.append(batch)
         self._running.add(batch)
         self._running_texts += len(items)
         assert self._executor is not None
@@ -302,7 +375,12 @@ class Batcher:
         callback = on_output if self.config.early_return else None
         started = time.perf_counter()
         try:
-            outputs = self.engine.generate([i.input for i in batch.items], batch.options, callback)
+            outputs = self.engine.generate(
+                [i.input for i in batch.items],
+                batch.options,
+                callback,
+                batch.stop.is_set if batch.stoppable else None,
+            )
         except BaseException as exc:  # the slot must be given back whatever happened
             _post(loop, self._finish_batch, batch, None, exc, time.perf_counter() - started)
         else:
@@ -330,7 +408,12 @@ class Batcher:
         self._running.discard(batch)
         self._running_texts -= len(items)
         batch.finished = True
-        if self._max_wait > 0:
+        stopped = batch.stop.is_set()
+        if stopped:
+            log.info("batch_stopped", model=self.name, size=len(items), seconds=round(seconds, 3))
+        elif error is None:
+            self._rate.observe(batch.work, seconds, loaded=batch.loaded)
+        if self._max_wait > 0 and not stopped:
             answered = len({id(item.entry) for item in items})
             self._returning.add(time.monotonic() + self._max_wait, answered)
         if error is None and (outputs is None or len(outputs) != len(items)):

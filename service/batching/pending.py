@@ -6,6 +6,7 @@ Both are plain state holders; the `Batcher` moves them through their lives on th
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import cast
 
 from service.batching.queue import Entry, GroupedQueue, Item
@@ -16,7 +17,7 @@ from service.types import ResolvedOptions
 class PendingRequest:
     """One `submit` call's answer in progress: its future, outputs so far and deadline timer."""
 
-    __slots__ = ("done", "entry", "future", "options", "remaining", "results", "timer")
+    __slots__ = ("batches", "done", "entry", "future", "options", "remaining", "results", "timer")
 
     def __init__(
         self, future: asyncio.Future[list[EngineOutput]], size: int, options: ResolvedOptions
@@ -28,6 +29,7 @@ class PendingRequest:
         self.done = False  # answered, failed, expired or cancelled: ignore anything further
         self.entry: Entry | None = None
         self.timer: asyncio.TimerHandle | None = None
+        self.batches: list[RunningBatch] = []  # engine calls carrying some of its texts
 
     def settle(self, queue: GroupedQueue) -> None:
         """Mark it done and take its still-queued texts out of the queue."""
@@ -63,16 +65,45 @@ def owner(item: Item) -> PendingRequest:
 
 
 class RunningBatch:
-    """One engine call: its texts (sorted by length), options and token counts."""
+    """One engine call: its texts (sorted by length), options, token counts and planned work."""
 
-    __slots__ = ("delivered", "finished", "items", "options", "padded_tokens", "tokens")
+    __slots__ = (
+        "delivered",
+        "finished",
+        "items",
+        "loaded",
+        "options",
+        "padded_tokens",
+        "started",
+        "stop",
+        "stoppable",
+        "tokens",
+        "work",
+    )
 
     def __init__(
-        self, items: list[Item], options: ResolvedOptions, tokens: int, padded_tokens: int
+        self,
+        items: list[Item],
+        options: ResolvedOptions,
+        tokens: int,
+        padded_tokens: int,
+        *,
+        work: float = 0.0,
+        started: float = 0.0,
     ) -> None:
         self.items = items
         self.options = options
         self.tokens = tokens
         self.padded_tokens = padded_tokens
+        self.work = work
+        self.started = started
         self.delivered = [False] * len(items)  # answered early through on_output
         self.finished = False  # generate returned or raised: ignore late on_output calls
+        self.stop = threading.Event()  # set when nobody waits for any of its outputs
+        self.stoppable = True  # whether the engine is asked to poll `stop`
+        self.loaded = False  # more work was waiting when it started (see `estimate`)
+
+    def abandoned(self) -> bool:
+        """True when every request with a text in this call is done (left, expired, failed or
+        already answered): its outputs can no longer reach anyone."""
+        return all(owner(item).done for item in self.items)

@@ -40,8 +40,16 @@ def output_options(options: ResolvedOptions) -> list[object]:
 
 
 def result_scope(
-    *, model: str, revision: str, task: Task, route: Route, options: ResolvedOptions
+    *,
+    model: str,
+    revision: str,
+    task: Task,
+    route: Route,
+    options: ResolvedOptions,
+    output_limit: tuple[float, int] | None = None,
 ) -> KeyScope:
+    """``output_limit``: the manifest's (factor, offset) output limit relative to the input,
+    when it applies (translation without an explicit max_length): it changes the output."""
     if isinstance(route, TranslationRoute):
         languages = [route.source_language, route.target_language]
     else:
@@ -54,6 +62,7 @@ def result_scope(
         "template": route.input_template,
         "target_prefix": list(route.target_prefix),
         "options": output_options(options),
+        "output_limit": list(output_limit) if output_limit is not None else None,
     }
     digest = hashlib.sha256(json.dumps(scope, sort_keys=True).encode())
     digest.update(b"\0")  # the scope ends here; the text follows

@@ -15,10 +15,12 @@ from service.types import ResolvedOptions
 
 @dataclass(frozen=True, slots=True)
 class EngineInput:
-    """One text, tokenized: source tokens and the forced start of the output (may be empty)."""
+    """One text, tokenized: source tokens, the forced start of the output (may be empty) and
+    this text's own output-token limit (None: the options' ``max_length``; never above it)."""
 
     source: tuple[str, ...]
     target_prefix: tuple[str, ...] = ()
+    max_length: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,10 @@ class EngineOutput:
 
 OutputCallback = Callable[[int, EngineOutput], None]
 """Called with (index in the batch, output) as soon as one input's output is final."""
+
+StopCheck = Callable[[], bool]
+"""Polled by the engine while it decodes; True asks it to end the call early (every caller
+of the batch has gone). Its outputs are then discarded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +72,15 @@ class Engine(abc.ABC):
         inputs: Sequence[EngineInput],
         options: ResolvedOptions,
         on_output: OutputCallback | None = None,
+        should_stop: StopCheck | None = None,
     ) -> list[EngineOutput]:
         """Decode one batch with one set of options; blocking.
 
         If `on_output` is given the engine calls it (from its worker thread) for each input as
         soon as that input's output is final, possibly before the whole batch is done; every
         input is reported exactly once, and the full list is also returned in input order.
+        Each output is cut to its input's ``max_length``. If `should_stop` returns True the
+        engine may end the call early where it can (returning incomplete outputs).
         """
 
     def close(self) -> None:  # noqa: B027 - optional hook

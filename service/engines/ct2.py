@@ -2,6 +2,15 @@
 
 `translate_batch` releases the GIL, so the batcher's worker threads run it while the event loop
 keeps serving. With ``inter_threads`` N the Translator holds N replicas and runs N batches at once.
+
+Stopping a running call: `translate_batch`'s ``callback`` runs for every generated token and
+ends the call when it returns True, but CTranslate2 (4.8) accepts a callback only for
+``beam_size`` 1 (greedy search and sampling); with beam search it raises "The callback function
+is not compatible with beam_size > 1". So greedy and sampling calls stop at their next decoding
+step once ``should_stop`` says so, and a beam-search call always runs to its end (the per-request
+cost budget bounds how long that is). The callback takes the GIL at every token, which slows
+the call when the event loop is busy, so the batcher only asks for it on calls expected to run
+long enough to be worth stopping.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from service.engines.base import (
     EngineInput,
     EngineOutput,
     OutputCallback,
+    StopCheck,
 )
 from service.engines.priority import with_lowered_priority
 from service.types import ResolvedOptions
@@ -75,26 +85,35 @@ class CT2Engine(Engine):
         inputs: Sequence[EngineInput],
         options: ResolvedOptions,
         on_output: OutputCallback | None = None,
+        should_stop: StopCheck | None = None,
     ) -> list[EngineOutput]:
         sources = [list(i.source) for i in inputs]
         prefixes: list[list[str] | None] | None = None
         if any(i.target_prefix for i in inputs):
             prefixes = [list(i.target_prefix) or None for i in inputs]
         n_prefix = max((len(i.target_prefix) for i in inputs), default=0)
-        kwargs = _translate_kwargs(options, n_prefix=n_prefix)
+        # Each text's own output limit, prefix included (CTranslate2 counts the prefix too).
+        caps = [(i.max_length or options.max_length) + len(i.target_prefix) for i in inputs]
+        longest = max((i.max_length or options.max_length for i in inputs), default=1)
+        kwargs = _translate_kwargs(options, n_prefix=n_prefix, max_length=longest)
         streamer = None
-        if on_output is not None and options.beam_size == 1 and options.num_hypotheses == 1:
-            streamer = _Streamer(len(inputs), on_output, options, eos=self._eos)
+        stoppable = options.beam_size == 1  # see the module doc
+        if on_output is not None and stoppable and options.num_hypotheses == 1:
+            streamer = _Streamer(on_output, options, caps, eos=self._eos, should_stop=should_stop)
             kwargs["callback"] = streamer
+        elif should_stop is not None and stoppable:
+            kwargs["callback"] = lambda step: should_stop()
         results = self._translator.translate_batch(sources, prefixes, **kwargs)
         outputs = [
             EngineOutput(
                 tuple(
-                    EngineHypothesis(tuple(tokens), float(score) if score is not None else None)
+                    EngineHypothesis(
+                        tuple(tokens[:cap]), float(score) if score is not None else None
+                    )
                     for tokens, score in zip(r.hypotheses, _scores(r), strict=True)
                 )
             )
-            for r in results
+            for r, cap in zip(results, caps, strict=True)
         ]
         if on_output is not None:
             for index, output in enumerate(outputs):
@@ -103,10 +122,17 @@ class CT2Engine(Engine):
         return outputs
 
     def close(self) -> None:
-        self._translator.unload_model()
+        # Drop the Translator now, not at interpreter exit: one that ran a token callback and is
+        # destroyed during finalization aborts the process (seen with CTranslate2 4.8.5).
+        translator, self._translator = self._translator, None
+        if translator is not None:
+            translator.unload_model()
+            del translator
 
 
-def _translate_kwargs(options: ResolvedOptions, *, n_prefix: int) -> dict[str, Any]:
+def _translate_kwargs(
+    options: ResolvedOptions, *, n_prefix: int, max_length: int | None = None
+) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "beam_size": options.beam_size,
         "num_hypotheses": options.num_hypotheses,
@@ -114,7 +140,7 @@ def _translate_kwargs(options: ResolvedOptions, *, n_prefix: int) -> dict[str, A
         "repetition_penalty": options.repetition_penalty,
         "no_repeat_ngram_size": options.no_repeat_ngram_size,
         # Output lengths count generated tokens; CTranslate2 counts the forced prefix too.
-        "max_decoding_length": options.max_length + n_prefix,
+        "max_decoding_length": (max_length or options.max_length) + n_prefix,
         "min_decoding_length": options.min_length + n_prefix if options.min_length else 0,
         "max_input_length": 0,  # inputs are length-checked before they get here; never truncate
         "return_scores": True,
@@ -142,15 +168,24 @@ class _Streamer:
     """
 
     def __init__(
-        self, size: int, on_output: OutputCallback, options: ResolvedOptions, *, eos: str
+        self,
+        on_output: OutputCallback,
+        options: ResolvedOptions,
+        caps: list[int],
+        *,
+        eos: str,
+        should_stop: StopCheck | None = None,
     ) -> None:
+        size = len(caps)
         self._eos = eos
+        self._caps = caps  # a text is final at its own output limit, before the batch's
         self._tokens: list[list[str]] = [[] for _ in range(size)]
         self._log_prob = [0.0] * size
         self._steps = [0] * size
         self._done = [False] * size
         self._on_output = on_output
         self._length_penalty = options.length_penalty
+        self._should_stop = should_stop
 
     def reported(self, index: int) -> bool:
         return self._done[index]
@@ -158,19 +193,19 @@ class _Streamer:
     def __call__(self, step: Any) -> bool:
         i = step.batch_id
         if self._done[i]:
-            return False
+            return self._should_stop is not None and self._should_stop()
         self._steps[i] += 1
         if step.log_prob is not None:
             self._log_prob[i] += step.log_prob
         if step.token != self._eos:
             self._tokens[i].append(step.token)
-        if step.is_last:
+        if step.is_last or len(self._tokens[i]) >= self._caps[i]:
             self._done[i] = True
             steps = max(1, self._steps[i])
             score = self._log_prob[i] / (steps**self._length_penalty)
             hypothesis = EngineHypothesis(tuple(self._tokens[i]), score)
             self._on_output(i, EngineOutput((hypothesis,)))
-        return False
+        return self._should_stop is not None and self._should_stop()
 
 
 def _read_eos(model_dir: Path) -> str:

@@ -46,6 +46,18 @@ CASES = [
      grpc.StatusCode.INVALID_ARGUMENT, "options.seed"),
     ("nan penalty", {"options": DecodingOptions(length_penalty=float("nan"))},
      grpc.StatusCode.INVALID_ARGUMENT, "options.length_penalty"),
+    ("repetition penalty below 1", {"options": DecodingOptions(repetition_penalty=0.5)},
+     grpc.StatusCode.INVALID_ARGUMENT, "options.repetition_penalty"),
+    ("language with a newline", {"source": "en\n"}, grpc.StatusCode.INVALID_ARGUMENT,
+     "source_language"),
+    ("zero-width spaces only", {"texts": ["\u200b\u200b\u200b"]},
+     grpc.StatusCode.INVALID_ARGUMENT, "texts[0]"),
+    ("NULs only", {"texts": ["\x00\x00"]}, grpc.StatusCode.INVALID_ARGUMENT, "texts[0]"),
+    ("BOM only", {"texts": [OK_TEXT, "\ufeff "]}, grpc.StatusCode.INVALID_ARGUMENT, "texts[1]"),
+    ("over the cost budget", {"texts": [f"The dog sees {n} cats." for n in range(2, 10)],
+                              "options": DecodingOptions(beam_size=8, num_hypotheses=8,
+                                                         min_length=512, max_length=512)},
+     grpc.StatusCode.INVALID_ARGUMENT, "max_request_cost"),
 ]  # fmt: skip
 
 
@@ -68,8 +80,26 @@ def test_bad_translate_requests(
     assert error.code is code, error
     assert field in error.message
     if code is grpc.StatusCode.INVALID_ARGUMENT:
-        assert field in [f for f, _ in error.field_violations]
+        fields = [f for f, _ in error.field_violations]
+        assert field in fields or any(field in d for _, d in error.field_violations)
+        assert len(fields) == len(set(fields))  # no field twice
         assert error.reason == "INVALID_ARGUMENT"
+
+
+def test_text_and_option_violations_are_reported_together_each_field_once(
+    client: Seq2SeqClient,
+) -> None:
+    with pytest.raises(ClientError) as exc:
+        client.translate(
+            ["", OK_TEXT, "\u200b"],
+            "en",
+            "de",
+            options=DecodingOptions(beam_size=4, sampling_top_k=-1, repetition_penalty=0.2),
+        )
+    fields = [f for f, _ in exc.value.field_violations]
+    assert fields == [
+        "texts[0]", "texts[2]", "options.repetition_penalty", "options.sampling_top_k",
+    ]  # fmt: skip
 
 
 def test_bad_summarize_request(client: Seq2SeqClient) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from service.engines.base import EngineHypothesis, EngineInput, EngineOutput
 from service.errors import InvalidInput
+from service.types import ResolvedOptions
 from tests.fakes import manifest, served_with_fake_engine
 
 PREFIX = ("▁Die",)  # a real piece of the demo vocabulary, forced as the first output token
@@ -62,3 +65,34 @@ def test_info_reports_what_list_models_shows() -> None:
     assert info.translation_pairs == (("en", "de"), ("en", "fr"))
     assert info.summarization_languages == ("en",)
     assert (info.engine, info.ready, info.supports_seed) == ("fake", True, True)
+
+
+def test_translations_get_an_output_limit_relative_to_their_input() -> None:
+    served = served_with_fake_engine(manifest())  # factor 2, offset 10 (the defaults)
+    route = served.manifest.translation[0]
+    options = ResolvedOptions(max_length=128)
+    short, long = served.tokenize(
+        ("The dog sleeps.", "The old man sees the small dog in the garden near the house."),
+        route,
+        options,
+    )
+    template = len(served.tokenizer.encode("translate en to de: "))
+    for item in (short, long):
+        own = len(item.source) - template
+        assert item.max_length == 2 * own + 10
+    capped = served.tokenize(("The dog sleeps.",), route, ResolvedOptions(max_length=5))
+    assert capped[0].max_length == 5  # never above the options' limit
+    floor = served.tokenize(("Hi.",), route, ResolvedOptions(max_length=128, min_length=40))
+    assert floor[0].max_length == 40  # never below min_length
+
+
+def test_an_explicit_max_length_summaries_and_factor_zero_have_no_relative_limit() -> None:
+    served = served_with_fake_engine(manifest())
+    options = ResolvedOptions(max_length=128)
+    translation = served.manifest.translation[0]
+    [explicit] = served.tokenize(("Hi.",), translation, options, relative_limit=False)
+    [summary] = served.tokenize(("Hi.",), served.manifest.summarization[0], options)
+    off = served_with_fake_engine(dataclasses.replace(manifest(), max_length_factor=0.0))
+    [unbounded] = off.tokenize(("Hi.",), off.manifest.translation[0], options)
+    assert explicit.max_length is None and summary.max_length is None
+    assert unbounded.max_length is None

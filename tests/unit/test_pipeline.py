@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import threading
 from collections.abc import AsyncIterator
 
 import pytest
 
 from service import metrics
 from service.config import Limits
-from service.errors import InvalidInput, ModelNotReady, RouteNotFound
+from service.errors import InvalidInput, ModelNotReady, Overloaded, RouteNotFound
 from service.pipeline import Pipeline
 from service.registry import Registry
+from service.tokenization import Tokenizer
 from service.types import DecodingOptions, GenerationRequest, Task
 from tests.fakes import FakeEngine, manifest, served_with_fake_engine, settle, wait_until
 
@@ -123,3 +126,56 @@ def test_list_models_reports_each_model() -> None:
     registry = Registry([served_with_fake_engine(manifest(name=n)) for n in ("b", "a")])
     infos = Pipeline(registry, Limits()).list_models()
     assert [m.name for m in infos] == ["a", "b"]
+
+
+class RecordingTokenizer:
+    """Wraps a tokenizer and notes the thread each text is encoded on."""
+
+    def __init__(self, inner: Tokenizer) -> None:
+        self.inner = inner
+        self.threads: list[str] = []
+
+    def encode(self, text: str) -> list[str]:
+        self.threads.append(threading.current_thread().name)
+        return self.inner.encode(text)
+
+    def decode(self, tokens: list[str] | tuple[str, ...]) -> str:
+        return self.inner.decode(tokens)
+
+
+def recording(pipeline: Pipeline) -> RecordingTokenizer:
+    served = pipeline.registry.get("m")
+    wrapper = RecordingTokenizer(served.tokenizer)
+    served.tokenizer = wrapper  # type: ignore[assignment]
+    return wrapper
+
+
+async def test_big_requests_are_tokenized_off_the_event_loop(
+    setup: tuple[Pipeline, FakeEngine],
+) -> None:
+    pipeline, engine = setup
+    engine.gate.set()
+    tokenizer = recording(pipeline)
+    await pipeline.generate(translate(TEXT))
+    assert set(tokenizer.threads) == {threading.current_thread().name}  # a sentence: inline
+    tokenizer.threads.clear()
+    long = "The dog sleeps. " * 40  # 640 characters
+    with pytest.raises(InvalidInput):  # over the fake model's 64 tokens, but tokenized first
+        await pipeline.generate(translate(long, long, long, long))
+    assert tokenizer.threads and all(t.startswith("tokenize") for t in tokenizer.threads)
+
+
+async def test_a_full_queue_refuses_before_tokenizing(setup: tuple[Pipeline, FakeEngine]) -> None:
+    pipeline, engine = setup
+    served = pipeline.registry.get("m")
+    served.batcher.config = dataclasses.replace(served.batcher.config, max_queue_requests=1)
+    running = asyncio.create_task(pipeline.generate(translate(TEXT)))
+    await wait_until(lambda: engine.started == 1)
+    queued = asyncio.create_task(pipeline.generate(translate(TEXT)))
+    await wait_until(lambda: served.batcher.stats().queue_requests == 1)
+    tokenizer = recording(pipeline)
+    with pytest.raises(Overloaded):
+        await pipeline.generate(translate(TEXT))
+    assert tokenizer.threads == []  # refused before any text was tokenized
+    engine.gate.set()
+    await asyncio.gather(running, queued)

@@ -7,7 +7,7 @@ import pytest
 from service.config import Limits
 from service.errors import InvalidInput
 from service.types import DecodingOptions, GenerationRequest, ResolvedOptions, Task
-from service.validation import normalize_language, resolve_options, validate_request
+from service.validation import has_text, normalize_language, resolve_options, validate_request
 
 LIMITS = Limits(max_texts=4, max_text_chars=50, max_beam_size=8, max_length=512)
 DEFAULTS = DecodingOptions(beam_size=4, max_length=128)
@@ -58,7 +58,7 @@ def test_all_violations_are_reported_together() -> None:
         (DecodingOptions(max_length=0), "options.max_length", "got 0"),
         (DecodingOptions(min_length=200), "options.min_length", "[0, 128]"),
         (DecodingOptions(length_penalty=-1.0), "options.length_penalty", "[0, 10]"),
-        (DecodingOptions(repetition_penalty=0.0), "options.repetition_penalty", "(0, 10]"),
+        (DecodingOptions(repetition_penalty=0.5), "options.repetition_penalty", "[1, 10], got 0.5"),
         (DecodingOptions(no_repeat_ngram_size=-1), "options.no_repeat_ngram_size", "got -1"),
         (DecodingOptions(num_hypotheses=5), "options.num_hypotheses", "at most beam_size (4)"),
         (DecodingOptions(num_hypotheses=0), "options.num_hypotheses", "[1, 8]"),
@@ -119,3 +119,49 @@ def test_seed_without_sampling_is_dropped_so_the_request_can_share_batches() -> 
 
 def test_language_codes_compare_case_insensitively() -> None:
     assert normalize_language(" DE_at ") == "de-at"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Hello.", True),
+        ("\u200bHello", True),
+        ("", False),
+        ("  \t\n", False),
+        ("\u200b\u200c\u200d", False),  # zero-width space and joiners
+        ("\x00\x00", False),  # NULs
+        ("\ufeff", False),  # a BOM
+        ("\u00ad \u2060", False),  # soft hyphen, word joiner
+        ("!", True),  # punctuation is text
+    ],
+)
+def test_texts_without_visible_characters_are_empty(text: str, expected: bool) -> None:
+    assert has_text(text) is expected
+
+
+@pytest.mark.parametrize(
+    "code", ["en\n", "en ", "e", "english-language-code-that-is-too-long-x", "de-"]
+)
+def test_language_codes_are_matched_whole(code: str) -> None:
+    with pytest.raises(InvalidInput, match="not a language code"):
+        validate_request(translate(src=code), LIMITS)
+
+
+def test_option_and_text_violations_come_together_each_field_once() -> None:
+    request = GenerationRequest(
+        Task.TRANSLATE, ("", "ok"),
+        DecodingOptions(beam_size=4, sampling_top_k=-1, repetition_penalty=0.5),
+        source_language="en", target_language="de",
+    )  # fmt: skip
+    with pytest.raises(InvalidInput) as exc:
+        validate_request(request, LIMITS)
+    assert fields_of(exc) == ["texts[0]", "options.repetition_penalty", "options.sampling_top_k"]
+
+
+def test_a_million_texts_are_counted_without_being_checked_one_by_one() -> None:
+    request = GenerationRequest(
+        Task.TRANSLATE, ("a",) * 4, DecodingOptions(), source_language="en",
+        target_language="de", texts_sent=1_300_000,
+    )  # fmt: skip
+    with pytest.raises(InvalidInput, match="got 1300000"):
+        validate_request(request, LIMITS)

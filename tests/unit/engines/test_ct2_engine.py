@@ -89,3 +89,37 @@ def test_lengths_count_generated_tokens_even_with_a_target_prefix(
         tokens = output.hypotheses[0].tokens
         assert tokens[:2] == prefix
         assert len(tokens) == 2 + 5
+
+
+def test_each_text_is_cut_at_its_own_output_limit(
+    engine: CT2Engine, inputs: list[EngineInput]
+) -> None:
+    limits = [3, None, 7, 1]
+    capped = [EngineInput(i.source, (), n) for i, n in zip(inputs, limits, strict=True)]
+    options = ResolvedOptions(min_length=10, max_length=10)
+    outputs = engine.generate(capped, options)
+    assert [len(o.hypotheses[0].tokens) for o in outputs] == [3, 10, 7, 1]
+    streamed: dict[int, int] = {}
+    engine.generate(
+        capped, options, lambda i, o: streamed.__setitem__(i, len(o.hypotheses[0].tokens))
+    )
+    assert streamed == {0: 3, 1: 10, 2: 7, 3: 1}
+
+
+def test_greedy_decoding_stops_when_asked_and_beam_search_cannot(
+    engine: CT2Engine, inputs: list[EngineInput]
+) -> None:
+    forced = ResolvedOptions(min_length=200, max_length=200)
+    polls = 0
+
+    def stop_now() -> bool:
+        nonlocal polls
+        polls += 1
+        return True
+
+    stopped = engine.generate(inputs, forced, should_stop=stop_now)
+    assert polls >= 1
+    assert all(len(o.hypotheses[0].tokens) < 200 for o in stopped)  # ended early
+    beam = engine.generate(inputs[:1], ResolvedOptions(beam_size=2, min_length=20, max_length=20),
+                           should_stop=stop_now)  # fmt: skip
+    assert len(beam[0].hypotheses[0].tokens) == 20  # CTranslate2 takes no callback for beams
