@@ -55,9 +55,6 @@ from tests.serverproc import ServerProcess, scrape, start_server
 # series, so the series check skips queries that read them; the test asserts each is still
 # ABSENT from /metrics, so it fails the moment one lands: then take it off this list.
 PENDING_METRICS: dict[str, str] = {
-    # #11 (hardening)
-    "s2s_auth_failures_total": "#11",
-    "s2s_rate_limited_total": "#11",
     # #13 (torch engine, encoder-output cache)
     "s2s_encoder_seconds_saved_total": "#13",
     "s2s_engine_phase_seconds": "#13",
