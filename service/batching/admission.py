@@ -18,15 +18,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from service.batching.config import BatchingConfig
+from service.batching.estimate import WorkRate
+from service.batching.pending import RunningBatch
 from service.batching.queue import GroupedQueue
 from service.engines.base import EngineInput
 from service.errors import DeadlineUnmeetable, InvalidInput, Overloaded
 from service.types import ResolvedOptions
 
 LENGTH_SCALE = 64.0  # see the module doc
+# Engine calls expected to take at least this long get a stop check (`Engine.generate`'s
+# ``should_stop``): polling it costs the engine thread the GIL at every token, which is not worth
+# paying for calls that end sooner anyway.
+STOPPABLE_AFTER_S = 0.25
 MAX_RETRY_AFTER_MS = 10_000
 # A request is admitted only if its estimated finish leaves this share of its time unused: the
 # estimate comes from batches measured a moment ago, and a burst of arrivals (tokenizing,
@@ -108,3 +115,75 @@ def check_deadline(
             "replica",
             retry_after_ms=max(config.retry_after_ms, min(wait_ms, MAX_RETRY_AFTER_MS)),
         )
+
+
+class Gate:
+    """One batcher's admission: the checks above against its live queue and running calls, the
+    batch speeds the deadline check uses, and refusals reported through ``refused``
+    (called with "unmeetable" or "rejected")."""
+
+    def __init__(
+        self,
+        queue: GroupedQueue,
+        config: BatchingConfig,
+        *,
+        name: str,
+        slots: int,
+        refused: Callable[[str], None],
+    ) -> None:
+        self._queue = queue
+        self._config = config
+        self._name = name
+        self._slots = slots
+        self._refused = refused
+        self.rate = WorkRate()
+
+    def precheck(self, running: Iterable[RunningBatch], now: float, deadline: float | None) -> None:
+        """What needs nothing of the request: room in the queue, and a deadline the work ahead
+        alone would not miss."""
+        with self._counting():
+            check_room(self._queue, self._config, 0, self._name)
+            check_deadline(self._finish_in(running, 0.0, 1, now), now, deadline, self._config)
+
+    def admit(
+        self,
+        inputs: Sequence[EngineInput],
+        options: ResolvedOptions,
+        running: Iterable[RunningBatch],
+        now: float,
+        deadline: float | None,
+    ) -> tuple[list[int], list[float]]:
+        """Every check for a tokenized request; its per-text (source tokens, work) if admitted."""
+        work = planned_work(inputs, options)
+        check_cost(work, options, self._config)
+        costs = [len(x.source) or 1 for x in inputs]
+        with self._counting():
+            check_admission(self._queue, self._config, sum(costs), self._name)
+            finish_in = self._finish_in(running, sum(work), len(work), now)
+            check_deadline(finish_in, now, deadline, self._config)
+        return costs, work
+
+    def stoppable(self, work: float) -> bool:
+        """Whether an engine call of ``work`` is expected to run long enough to poll a stop."""
+        rate = self.rate.drain or self.rate.peak
+        return rate <= 0 or work / rate >= STOPPABLE_AFTER_S
+
+    def _finish_in(
+        self, running: Iterable[RunningBatch], own: float, texts: int, now: float
+    ) -> float | None:
+        if not self._config.deadline_admission:
+            return None
+        rate = self.rate
+        ahead = sum(rate.remaining(b.work, now - b.started) for b in running)
+        return rate.finish_in(self._queue.work + ahead, own, self._slots, texts)
+
+    @contextlib.contextmanager
+    def _counting(self) -> Iterator[None]:
+        try:
+            yield
+        except DeadlineUnmeetable:
+            self._refused("unmeetable")
+            raise
+        except Overloaded:
+            self._refused("rejected")
+            raise

@@ -26,29 +26,17 @@ from typing import Any, cast
 
 import structlog
 
-from service.batching.admission import (
-    check_admission,
-    check_cost,
-    check_deadline,
-    check_room,
-    planned_work,
-)
+from service.batching.admission import Gate
 from service.batching.config import BatchingConfig
-from service.batching.estimate import WorkRate
 from service.batching.observer import BatcherStats, BatchObserver, NullObserver
 from service.batching.pending import PendingRequest, RunningBatch, owner
 from service.batching.policy import ReturningCallers, pick
 from service.batching.queue import GroupedQueue, Item
 from service.engines.base import Engine, EngineInput, EngineOutput
-from service.errors import DeadlineExpired, DeadlineUnmeetable, Overloaded, ShuttingDown
+from service.errors import DeadlineExpired, ShuttingDown
 from service.types import ResolvedOptions
 
 log = structlog.get_logger(__name__)
-
-# Engine calls expected to take at least this long get a stop check (`Engine.generate`'s
-# ``should_stop``): polling it costs the engine thread the GIL at every token, which is not worth
-# paying for calls that end sooner anyway.
-STOPPABLE_AFTER_S = 0.25
 
 
 class Batcher:
@@ -80,7 +68,9 @@ class Batcher:
         self._dispatch_scheduled = False
         self._wait_timer: asyncio.TimerHandle | None = None
         self._wait_when = 0.0
-        self._rate = WorkRate()
+        self._gate = Gate(
+            self._queue, config, name=name, slots=self._slots, refused=self._on_refused
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -131,16 +121,7 @@ class Batcher:
         """The admission checks that need nothing of the request, made before it is tokenized:
         closing, a full queue, or a deadline the queue ahead alone would miss."""
         self._check_open()
-        now = time.monotonic()
-        try:
-            check_room(self._queue, self.config, 0, self.name)
-            check_deadline(self._finish_in(0.0, 1, now), now, deadline, self.config)
-        except DeadlineUnmeetable:
-            self._notify(self.observer.on_unmeetable)
-            raise
-        except Overloaded:
-            self._notify(self.observer.on_rejected)
-            raise
+        self._gate.precheck(self._running, time.monotonic(), deadline)
 
     def _check_open(self) -> None:
         if self._loop is None:
@@ -150,15 +131,6 @@ class Batcher:
                 f"model {self.name!r} is shutting down; retry on another replica",
                 retry_after_ms=self.config.retry_after_ms,
             )
-
-    def _finish_in(self, own: float, texts: int, now: float) -> float | None:
-        """Estimated seconds until a request with ``own`` work in ``texts`` texts, queued now,
-        is done (None: no estimate yet, or deadline admission is off)."""
-        if not self.config.deadline_admission:
-            return None
-        rate = self._rate
-        running = sum(rate.remaining(b.work, now - b.started) for b in self._running)
-        return rate.finish_in(self._queue.work + running, own, self._slots, texts)
 
     # ------------------------------------------------------------------ public API
 
@@ -185,22 +157,11 @@ class Batcher:
         assert loop is not None
         if not inputs:
             return []
-        work = planned_work(inputs, options)
-        check_cost(work, options, self.config)
         now = time.monotonic()
         if deadline is not None and deadline <= now:
             self._notify(self.observer.on_expired)
             raise DeadlineExpired("the request's deadline passed before it could be queued")
-        costs = [len(x.source) or 1 for x in inputs]
-        try:
-            check_admission(self._queue, self.config, sum(costs), self.name)
-            check_deadline(self._finish_in(sum(work), len(work), now), now, deadline, self.config)
-        except DeadlineUnmeetable:
-            self._notify(self.observer.on_unmeetable)
-            raise
-        except Overloaded:
-            self._notify(self.observer.on_rejected)
-            raise
+        costs, work = self._gate.admit(inputs, options, self._running, now, deadline)
 
         request = PendingRequest(loop.create_future(), len(inputs), options)
         key: Hashable = (
@@ -327,8 +288,7 @@ class Batcher:
         batch = RunningBatch(items, options, tokens, padded, work=work, started=now)
         # Loaded: more work waits behind it (its speed is the queue's drain speed).
         batch.loaded = self._queue.texts > 0 or len(items) >= self.config.max_batch_size
-        rate = self._rate.drain or self._rate.peak
-        batch.stoppable = rate <= 0 or work / rate >= STOPPABLE_AFTER_S
+        batch.stoppable = self._gate.stoppable(work)
         for request in {id(r): r for r in map(owner, items)}.values():
             request.batches.append(batch)
         self._running.add(batch)
@@ -412,7 +372,7 @@ class Batcher:
         if stopped:
             log.info("batch_stopped", model=self.name, size=len(items), seconds=round(seconds, 3))
         elif error is None:
-            self._rate.observe(batch.work, seconds, loaded=batch.loaded)
+            self._gate.rate.observe(batch.work, seconds, loaded=batch.loaded)
         if self._max_wait > 0 and not stopped:
             answered = len({id(item.entry) for item in items})
             self._returning.add(time.monotonic() + self._max_wait, answered)
@@ -444,6 +404,10 @@ class Batcher:
     def _check_drained(self) -> None:
         if self._drained is not None and not self._queue.texts and not self._running:
             self._drained.set()
+
+    def _on_refused(self, kind: str) -> None:
+        hook = self.observer.on_unmeetable if kind == "unmeetable" else self.observer.on_rejected
+        self._notify(hook)
 
     def _notify(self, hook: Callable[[], None]) -> None:
         try:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import threading
 from collections.abc import AsyncIterator
 
 import pytest
 
 from service import metrics
+from service.batching import BatchingConfig
 from service.config import Limits
 from service.errors import InvalidInput, ModelNotReady, Overloaded, RouteNotFound
 from service.pipeline import Pipeline
@@ -165,10 +165,13 @@ async def test_big_requests_are_tokenized_off_the_event_loop(
     assert tokenizer.threads and all(t.startswith("tokenize") for t in tokenizer.threads)
 
 
-async def test_a_full_queue_refuses_before_tokenizing(setup: tuple[Pipeline, FakeEngine]) -> None:
-    pipeline, engine = setup
-    served = pipeline.registry.get("m")
-    served.batcher.config = dataclasses.replace(served.batcher.config, max_queue_requests=1)
+async def test_a_full_queue_refuses_before_tokenizing() -> None:
+    engine = FakeEngine(blocked=True)
+    config = BatchingConfig(max_queue_requests=1)
+    served = served_with_fake_engine(manifest(name="m"), engine, config=config)
+    registry = Registry([served])
+    await registry.start()
+    pipeline = Pipeline(registry, Limits(max_texts=4))
     running = asyncio.create_task(pipeline.generate(translate(TEXT)))
     await wait_until(lambda: engine.started == 1)
     queued = asyncio.create_task(pipeline.generate(translate(TEXT)))
@@ -179,3 +182,4 @@ async def test_a_full_queue_refuses_before_tokenizing(setup: tuple[Pipeline, Fak
     assert tokenizer.threads == []  # refused before any text was tokenized
     engine.gate.set()
     await asyncio.gather(running, queued)
+    await registry.close(grace=5)
