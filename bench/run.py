@@ -20,6 +20,7 @@ from typing import Any
 
 from bench import engine, load
 from bench.cache import cache_markdown, run_cache_section
+from bench.documents import documents_markdown, run_documents_section
 from bench.model import DEFAULT_CACHE, ModelSpec, load_or_build
 from bench.server import RssSampler, batch_counts, serving
 
@@ -56,10 +57,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--cache-concurrency", default="1,128", help="C values of the cache section"
     )
+    parser.add_argument("--skip-documents", action="store_true", help="skip the documents section")
+    parser.add_argument(
+        "--documents-only", action="store_true", help="run only the documents section"
+    )
+    parser.add_argument(
+        "--documents-model",
+        choices=["bench", "demo"],
+        default="bench",
+        help="documents section: the benchmark model (forced lengths) or the demo model",
+    )
+    parser.add_argument(
+        "--documents-seconds",
+        type=float,
+        default=30.0,
+        help="measured time per documents point (a document takes seconds unbatched)",
+    )
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.warmup, args.overload_seconds = 2.0, 0.5, 3.0
+        args.documents_seconds = 4.0
     args.compute_type = args.compute_type or ("int8" if args.device == "cpu" else "int8_float16")
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
@@ -196,7 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     cores = os.cpu_count() or 1
 
     progress(f"bench: device={args.device} compute_type={args.compute_type} cores={cores}")
+    if args.documents_only and args.documents_model == "demo":  # no benchmark model needed
+        return _documents_only(args, None, stamp, log_dir)
     model = load_or_build(ModelSpec(), args.cache, progress)
+    if args.documents_only:
+        return _documents_only(args, model, stamp, log_dir)
 
     from service.config import Settings
     from service.manifest import load_manifest
@@ -246,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     overload = _overload(args, model, engine_flags, capacity, log_dir)
     early = None if args.skip_early_return else _early_return(args, log_dir)
     cache = None if args.skip_cache else run_cache_section(args, model, flags, log_dir, progress)
+    documents = (
+        None if args.skip_documents else run_documents_section(args, model, log_dir, progress)
+    )
 
     summary = {
         "ceiling_greedy_sps": round(best_greedy.sps, 2),
@@ -288,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         "overload": overload,
         "early_return": early,
         "cache": cache,
+        "documents": documents,
         "summary": summary,
         "targets": targets,
     }
@@ -312,6 +338,17 @@ def _cache_only(args: argparse.Namespace, model: Any, stamp: str, log_dir: Path)
     json_path = args.out / f"{stamp}-cache.json"
     json_path.write_text(json.dumps(report, indent=2) + "\n")
     print("\n".join(cache_markdown(points)))
+    progress(f"wrote {json_path}")
+    return 0
+
+
+def _documents_only(args: argparse.Namespace, model: Any, stamp: str, log_dir: Path) -> int:
+    section = run_documents_section(args, model, log_dir, progress)
+    command = "python -m bench " + " ".join(sys.argv[1:])
+    report = {"meta": {"command": command, "versions": _versions()}, "documents": section}
+    json_path = args.out / f"{stamp}-documents.json"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    print("\n".join(documents_markdown(section)))
     progress(f"wrote {json_path}")
     return 0
 
@@ -379,6 +416,8 @@ def markdown(report: dict[str, Any]) -> str:
         )
     if report.get("cache"):
         lines += cache_markdown(report["cache"])
+    if report.get("documents"):
+        lines += documents_markdown(report["documents"])
     lines += ["", "| target | value | limit | met |", "|---|---:|---:|---|"]
     for name, t in report["targets"].items():
         lines.append(f"| {name} | {t['value']} | {t['target']} | {'yes' if t['met'] else 'NO'} |")

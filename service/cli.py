@@ -13,13 +13,13 @@ import os
 import sys
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from service.client import DEFAULT_TARGET, ClientError, Connection, Seq2SeqClient
-from service.types import DecodingOptions, GenerationResult
+from service.types import DecodingOptions, GenerationResult, Segmentation, StreamEvent, Truncation
 
 
 def _serve_parser(sub: Any) -> None:
@@ -88,7 +88,17 @@ def _connection(args: argparse.Namespace) -> Connection:
 
 
 def _add_client_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("texts", nargs="*", help="texts; read from stdin, one per line, if none")
+    p.add_argument(
+        "texts",
+        nargs="*",
+        help="texts; if none, all of stdin is one text (a document: its layout is kept)",
+    )
+    p.add_argument(
+        "--lines", action="store_true", help="with stdin: each non-empty line is its own text"
+    )
+    p.add_argument(
+        "--stream", action="store_true", help="print each text's output as it is decoded"
+    )
     _add_connection_args(p)
     p.add_argument("--model", help="model name (default: routed by task and languages)")
     p.add_argument("--timeout", type=float, default=60.0, help="deadline in seconds")
@@ -127,12 +137,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     translate = sub.add_parser("translate", help="translate texts with a running server")
-    translate.add_argument("--from", dest="source", required=True, help="source language")
+    translate.add_argument(
+        "--from",
+        dest="source",
+        default="",
+        help="source language (default: detected for each text)",
+    )
     translate.add_argument("--to", dest="target_language", required=True, help="target language")
+    translate.add_argument(
+        "--segmentation",
+        choices=[m.value for m in Segmentation],
+        help="auto: translate sentence by sentence, keeping the layout; none: send texts whole "
+        "(default: the model's)",
+    )
     _add_client_args(translate)
 
     summarize = sub.add_parser("summarize", help="summarise texts with a running server")
     summarize.add_argument("--language", default="", help="language of the texts (default en)")
+    summarize.add_argument(
+        "--truncation",
+        choices=[m.value for m in Truncation],
+        help="head: keep the beginning of an over-long text; none: refuse it "
+        "(default: the model's)",
+    )
     _add_client_args(summarize)
 
     models = sub.add_parser("models", help="list the models a running server serves")
@@ -162,7 +189,14 @@ def _options(args: argparse.Namespace) -> DecodingOptions:
 def _texts(args: argparse.Namespace) -> list[str]:
     if args.texts:
         return list(args.texts)
-    return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if args.lines:
+        return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    return [sys.stdin.read()]
+
+
+def _print_text(text: str) -> None:
+    """A text as it is, ending with exactly the line break(s) it has (at least one)."""
+    print(text, end="" if text.endswith("\n") else "\n")
 
 
 def _print_result(result: GenerationResult, args: argparse.Namespace) -> None:
@@ -172,11 +206,11 @@ def _print_result(result: GenerationResult, args: argparse.Namespace) -> None:
     detailed = bool(args.return_scores) or (args.num_hypotheses or 1) > 1
     for item in result.results:
         if not detailed:
-            print(item.text)
+            _print_text(item.text)
             continue
         for rank, hyp in enumerate(item.hypotheses, 1):
             score = f"{hyp.score:.4f}" if hyp.score is not None else "-"
-            print(f"{rank}\t{score}\t{hyp.text}")
+            print(f"{rank}\t{score}\t{hyp.text.rstrip()}")
         print()
 
 
@@ -198,18 +232,11 @@ def _run_client(args: argparse.Namespace) -> int:
                     )
                 return 0
             texts = _texts(args)
-            if args.command == "translate":
-                result = client.translate(
-                    texts,
-                    args.source,
-                    args.target_language,
-                    model=args.model,
-                    options=_options(args),
-                )
-            else:
-                result = client.summarize(
-                    texts, model=args.model, options=_options(args), language=args.language
-                )
+            call, positional, keywords = _generation_call(client, texts, args)
+            if args.stream:
+                _print_stream(call[1](*positional, **keywords), args)
+                return 0
+            result = call[0](*positional, **keywords)
             _print_result(result, args)
             return 0
     except ClientError as exc:
@@ -220,6 +247,37 @@ def _run_client(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:  # unreadable certificate or token files
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _generation_call(
+    client: Seq2SeqClient, texts: list[str], args: argparse.Namespace
+) -> tuple[tuple[Callable[..., Any], Callable[..., Any]], list[Any], dict[str, Any]]:
+    """The (unary, streamed) client calls for the command, and their arguments."""
+    keywords: dict[str, Any] = {"model": args.model, "options": _options(args)}
+    if args.command == "translate":
+        if args.segmentation:
+            keywords["segmentation"] = Segmentation(args.segmentation)
+        calls = (client.translate, client.translate_stream)
+        return calls, [texts, args.source, args.target_language], keywords
+    keywords["language"] = args.language
+    if args.truncation:
+        keywords["truncation"] = Truncation(args.truncation)
+    return (client.summarize, client.summarize_stream), [texts], keywords
+
+
+def _print_stream(events: Iterator[StreamEvent], args: argparse.Namespace) -> None:
+    """Each piece as it arrives; with --json one JSON object per message."""
+    for event in events:
+        if args.json:
+            message: dict[str, Any] = {"index": event.index, "delta": event.delta}
+            if event.result is not None:
+                message["result"] = event.result.to_dict()
+            print(json.dumps(message, ensure_ascii=False), flush=True)
+            continue
+        sys.stdout.write(event.delta)
+        if event.result is not None and not event.result.text.endswith("\n"):
+            sys.stdout.write("\n")
+        sys.stdout.flush()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,7 @@ raises `ClientError` with the status code and the server's rich details parsed o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -20,7 +20,14 @@ from grpc_status import rpc_status
 
 from service.api import seq2seq_pb2 as pb
 from service.api import seq2seq_pb2_grpc as pb_grpc
-from service.types import DecodingOptions, GenerationResult, ModelInfo
+from service.types import (
+    DecodingOptions,
+    GenerationResult,
+    ModelInfo,
+    Segmentation,
+    StreamEvent,
+    Truncation,
+)
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 
@@ -121,11 +128,12 @@ class Connection:
 
 _R = TypeVar("_R")  # what translate/summarize return: a result, or an awaitable of one
 _M = TypeVar("_M")  # what list_models returns
+_S = TypeVar("_S")  # what the streams return: an iterator of events, or an async one
 
 
-class _Calls(Generic[_R, _M]):
+class _Calls(Generic[_R, _M, _S]):
     """The calls both clients offer, written once: each builds its request and hands it to
-    ``_call``, which the blocking client runs and the asyncio client awaits."""
+    ``_call`` (or ``_stream``), which the blocking client runs and the asyncio client awaits."""
 
     _stub: pb_grpc.Seq2SeqServiceStub
     _metadata: tuple[tuple[str, str], ...] | None = None
@@ -139,14 +147,12 @@ class _Calls(Generic[_R, _M]):
         *,
         model: str | None = None,
         options: DecodingOptions | None = None,
+        segmentation: Segmentation | None = None,
         timeout: float | None = None,
     ) -> _R:
-        request = pb.TranslateRequest(
-            texts=list(texts),
-            source_language=source_language,
-            target_language=target_language,
-            model=model or "",
-            options=(options or DecodingOptions()).to_pb(),
+        """Translate ``texts``; ``source_language`` "" or "auto" detects each text's language."""
+        request = _translate_request(
+            texts, source_language, target_language, model, options, segmentation
         )
         return cast(
             _R, self._call(self._stub.Translate, request, timeout, GenerationResult.from_pb)
@@ -159,17 +165,49 @@ class _Calls(Generic[_R, _M]):
         model: str | None = None,
         options: DecodingOptions | None = None,
         language: str = "",
+        truncation: Truncation | None = None,
         timeout: float | None = None,
     ) -> _R:
-        request = pb.SummarizeRequest(
-            texts=list(texts),
-            model=model or "",
-            options=(options or DecodingOptions()).to_pb(),
-            language=language,
-        )
+        request = _summarize_request(texts, model, options, language, truncation)
         return cast(
             _R, self._call(self._stub.Summarize, request, timeout, GenerationResult.from_pb)
         )
+
+    def translate_stream(
+        self,
+        texts: Sequence[str],
+        source_language: str,
+        target_language: str,
+        *,
+        model: str | None = None,
+        options: DecodingOptions | None = None,
+        segmentation: Segmentation | None = None,
+        timeout: float | None = None,
+    ) -> _S:
+        """`translate`, streamed: each text's output in pieces, then its result (see
+        `StreamEvent`). Leaving the loop early cancels the call and the server's work."""
+        request = pb.TranslateStreamRequest(
+            request=_translate_request(
+                texts, source_language, target_language, model, options, segmentation
+            )
+        )
+        return cast(_S, self._stream(self._stub.TranslateStream, request, timeout))
+
+    def summarize_stream(
+        self,
+        texts: Sequence[str],
+        *,
+        model: str | None = None,
+        options: DecodingOptions | None = None,
+        language: str = "",
+        truncation: Truncation | None = None,
+        timeout: float | None = None,
+    ) -> _S:
+        """`summarize`, streamed (as `translate_stream`)."""
+        request = pb.SummarizeStreamRequest(
+            request=_summarize_request(texts, model, options, language, truncation)
+        )
+        return cast(_S, self._stream(self._stub.SummarizeStream, request, timeout))
 
     def list_models(self, *, timeout: float | None = None) -> _M:
         return cast(_M, self._call(self._stub.ListModels, pb.ListModelsRequest(), timeout, _models))
@@ -178,6 +216,43 @@ class _Calls(Generic[_R, _M]):
         self, method: Any, request: Any, timeout: float | None, parse: Callable[[Any], Any]
     ) -> Any:
         raise NotImplementedError
+
+    def _stream(self, method: Any, request: Any, timeout: float | None) -> Any:
+        raise NotImplementedError
+
+
+def _translate_request(
+    texts: Sequence[str],
+    source_language: str,
+    target_language: str,
+    model: str | None,
+    options: DecodingOptions | None,
+    segmentation: Segmentation | None,
+) -> pb.TranslateRequest:
+    return pb.TranslateRequest(
+        texts=list(texts),
+        source_language=source_language,
+        target_language=target_language,
+        model=model or "",
+        options=(options or DecodingOptions()).to_pb(),
+        segmentation=segmentation.to_pb() if segmentation else pb.SEGMENTATION_UNSPECIFIED,
+    )
+
+
+def _summarize_request(
+    texts: Sequence[str],
+    model: str | None,
+    options: DecodingOptions | None,
+    language: str,
+    truncation: Truncation | None,
+) -> pb.SummarizeRequest:
+    return pb.SummarizeRequest(
+        texts=list(texts),
+        model=model or "",
+        options=(options or DecodingOptions()).to_pb(),
+        language=language,
+        truncation=truncation.to_pb() if truncation else pb.TRUNCATION_UNSPECIFIED,
+    )
 
 
 def _result(response: pb.TranslateResponse | pb.SummarizeResponse) -> GenerationResult:
@@ -188,7 +263,7 @@ def _models(response: pb.ListModelsResponse) -> list[ModelInfo]:
     return [ModelInfo.from_pb(m) for m in response.models]
 
 
-class Seq2SeqClient(_Calls[GenerationResult, list[ModelInfo]]):
+class Seq2SeqClient(_Calls[GenerationResult, list[ModelInfo], Iterator[StreamEvent]]):
     """Blocking client. ``timeout`` (seconds) becomes each call's gRPC deadline."""
 
     def __init__(
@@ -212,6 +287,16 @@ class Seq2SeqClient(_Calls[GenerationResult, list[ModelInfo]]):
         except grpc.RpcError as exc:
             raise ClientError.from_rpc_error(exc) from None
 
+    def _stream(self, method: Any, request: Any, timeout: float | None) -> Iterator[StreamEvent]:
+        call = method(request, timeout=timeout or self.timeout)
+        try:
+            for message in call:
+                yield StreamEvent.from_pb(message)
+        except grpc.RpcError as exc:
+            raise ClientError.from_rpc_error(exc) from None
+        finally:
+            call.cancel()  # a no-op once the stream ended
+
     def close(self) -> None:
         self._channel.close()
 
@@ -228,7 +313,11 @@ class Seq2SeqClient(_Calls[GenerationResult, list[ModelInfo]]):
 
 
 class AsyncSeq2SeqClient(
-    _Calls[Coroutine[Any, Any, GenerationResult], Coroutine[Any, Any, list[ModelInfo]]]
+    _Calls[
+        Coroutine[Any, Any, GenerationResult],
+        Coroutine[Any, Any, list[ModelInfo]],
+        AsyncIterator[StreamEvent],
+    ]
 ):
     """asyncio client (grpc.aio); the same calls as `Seq2SeqClient`, awaited."""
 
@@ -254,6 +343,18 @@ class AsyncSeq2SeqClient(
             )
         except grpc.RpcError as exc:
             raise ClientError.from_rpc_error(exc) from None
+
+    async def _stream(
+        self, method: Any, request: Any, timeout: float | None
+    ) -> AsyncIterator[StreamEvent]:
+        call = method(request, timeout=timeout or self.timeout)
+        try:
+            async for message in call:
+                yield StreamEvent.from_pb(message)
+        except grpc.RpcError as exc:
+            raise ClientError.from_rpc_error(exc) from None
+        finally:
+            call.cancel()
 
     async def close(self) -> None:
         await self._channel.close()

@@ -48,7 +48,12 @@ class Limits:
     """Caps on what one request may ask for; each keeps one caller from starving the others."""
 
     max_texts: int = setting(64, "texts per request")
-    max_text_chars: int = setting(8192, "characters per text")
+    max_text_chars: int = setting(
+        50_000, "characters per text: a document (translation splits it into sentences)"
+    )
+    max_request_chars: int = setting(
+        64 * 8192, "characters per request, all texts together (bounds the request message)"
+    )
     max_beam_size: int = setting(8, "cap on options.beam_size")
     max_length: int = setting(512, "cap on options.max_length (output tokens)")
     max_num_hypotheses: int = setting(8, "cap on options.num_hypotheses (n-best)")
@@ -60,9 +65,10 @@ class Limits:
                 raise ValueError(f"{f.name} must be at least 1, got {getattr(self, f.name)}")
 
     def request_bytes(self) -> int:
-        """The largest request message these limits allow: every text at its character limit
-        in 4-byte UTF-8, plus room for the other fields."""
-        return self.max_texts * self.max_text_chars * 4 + 64 * 1024
+        """The largest request message these limits allow: the most characters a request may
+        hold, in 4-byte UTF-8, plus room for the other fields."""
+        chars = min(self.max_texts * self.max_text_chars, self.max_request_chars)
+        return chars * 4 + 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +123,14 @@ class Settings:
         3, "consecutive Redis failures after which the cache stops asking it for a while"
     )
     redis_breaker_cooldown_s: float = setting(2.0, "how long the cache leaves Redis alone then")
+    language_detection: bool = setting(
+        True, "detect the source language when a Translate request leaves it empty or 'auto' "
+        "(loads a ~75 MB model at start-up)",
+    )  # fmt: skip
+    detection_min_confidence: float = setting(
+        0.8, "least probability (among the served source languages) a detection needs"
+    )
+    detection_min_letters: int = setting(8, "fewest letters a text needs for detection")
     build_revision: str = setting(
         "", "source revision for s2s_build_info (images set it; empty: git HEAD if any)"
     )
@@ -223,6 +237,10 @@ class Settings:
             raise SettingsError(
                 "redis_url must start with redis://, rediss:// or unix:// "
                 "(e.g. redis://127.0.0.1:6379/0)"
+            )
+        if not 0 < self.detection_min_confidence <= 1 or self.detection_min_letters < 1:
+            raise SettingsError(
+                "detection_min_confidence must be in (0, 1] and detection_min_letters >= 1"
             )
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port is {self.port}; expected 0-65535")

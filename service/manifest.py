@@ -13,9 +13,11 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from service.types import DecodingOptions
+from service.types import DecodingOptions, Segmentation, Truncation
+
+_E = TypeVar("_E", Segmentation, Truncation)
 
 MANIFEST_FILE = "manifest.json"
 SCHEMA_VERSION = 1
@@ -152,6 +154,13 @@ class Manifest:
     cache_results: bool = True
     max_length_factor: float = 2.0
     max_length_offset: int = 10
+    # How translation inputs are segmented when a request does not say: "auto" (sentences)
+    # suits models trained on sentences (OPUS-MT, NLLB, the demo model); "none" sends texts
+    # whole (document-level models).
+    segmentation: Segmentation = Segmentation.AUTO
+    # What happens to over-long summarisation inputs when a request does not say: "head" keeps
+    # the first tokens that fit (as Hugging Face pipelines do), "none" rejects them.
+    truncation: Truncation = Truncation.HEAD
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -171,6 +180,8 @@ class Manifest:
             "max_length_offset": self.max_length_offset,
             "provenance": self.provenance,
             "cache_results": self.cache_results,
+            "segmentation": self.segmentation.value,
+            "truncation": self.truncation.value,
         }
 
     @classmethod
@@ -202,6 +213,8 @@ class Manifest:
             cache_results=bool(data.get("cache_results", True)),
             max_length_factor=float(data.get("max_length_factor", 2.0)),
             max_length_offset=int(data.get("max_length_offset", 10)),
+            segmentation=_choice(data, "segmentation", Segmentation, Segmentation.AUTO),
+            truncation=_choice(data, "truncation", Truncation, Truncation.HEAD),
         )
         if manifest.max_length_factor < 0 or manifest.max_length_offset < 0:
             raise ManifestError(
@@ -245,6 +258,15 @@ def _require(data: dict[str, Any], key: str, where: str) -> Any:
     if key not in data or data[key] in (None, ""):
         raise ManifestError(f"{where}.{key} is required")
     return data[key]
+
+
+def _choice(data: dict[str, Any], key: str, kind: type[_E], default: _E) -> _E:
+    value = data.get(key, default.value)
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = [m.value for m in kind]
+        raise ManifestError(f"{key} is {value!r}; expected one of: {allowed}") from None
 
 
 def _check_template(template: str) -> None:

@@ -117,6 +117,25 @@ for _reason in ("missing", "invalid", "denied"):
 RATE_LIMITED = Counter(
     "s2s_rate_limited_total", "Calls refused because their token exceeded its rate limit."
 )
+SEGMENTS_PER_TEXT = Histogram(
+    "s2s_segments_per_text",
+    "Segments each translated text was cut into (1 = sent whole, 0 = nothing to translate), "
+    "by model.",
+    ["model"],
+    buckets=(0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
+LANGUAGE_DETECTIONS = Counter(
+    "s2s_language_detections_total",
+    "Texts whose source language was detected, by outcome (detected, rejected).",
+    ["outcome"],
+)
+for _outcome in ("detected", "rejected"):  # both series exist from the start (dashboards)
+    LANGUAGE_DETECTIONS.labels(_outcome)
+TRUNCATED_TEXTS = Counter(
+    "s2s_truncated_texts_total",
+    "Texts cut to the model's input limit (truncation HEAD), by model.",
+    ["model"],
+)
 BUILD_INFO = Gauge("s2s_build_info", "Always 1; the running build.", ["version", "revision"])
 
 
@@ -167,6 +186,15 @@ def record_answer(model: str, task: str, texts: int, input_tokens: int, output_t
     TEXTS.labels(model, task).inc(texts)
     INPUT_TOKENS.labels(model).inc(input_tokens)
     OUTPUT_TOKENS.labels(model).inc(output_tokens)
+
+
+def record_documents(model: str, *, segments: Sequence[int], truncated: int) -> None:
+    """Count one answered request's segments per translated text and its truncated texts."""
+    histogram = SEGMENTS_PER_TEXT.labels(model)
+    for count in segments:
+        histogram.observe(count)
+    if truncated:
+        TRUNCATED_TEXTS.labels(model).inc(truncated)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,34 @@ class ServedModel:
     def name(self) -> str:
         return self.manifest.name
 
+    def encode(
+        self,
+        text: str,
+        route: Route,
+        options: ResolvedOptions | None = None,
+        *,
+        relative_limit: bool = True,
+    ) -> EngineInput:
+        """One text with the route's template, as engine tokens (no length check).
+
+        For translation with ``relative_limit`` (the request left ``max_length`` unset) the text
+        gets its own output limit from the manifest's factor and offset (see `Manifest`), never
+        above ``options.max_length`` nor below ``options.min_length``.
+        """
+        tokens = self.tokenizer.encode(route.input_template.format(text=text))
+        max_length = None
+        manifest = self.manifest
+        if (
+            relative_limit
+            and options is not None
+            and isinstance(route, TranslationRoute)
+            and manifest.max_length_factor > 0
+        ):
+            own = max(1, len(tokens) - self._template_tokens(route))
+            bound = math.ceil(manifest.max_length_factor * own) + manifest.max_length_offset
+            max_length = max(options.min_length, 1, min(options.max_length, bound))
+        return EngineInput(tuple(tokens), tuple(route.target_prefix), max_length)
+
     def tokenize(
         self,
         texts: tuple[str, ...],
@@ -37,40 +65,18 @@ class ServedModel:
         *,
         relative_limit: bool = True,
     ) -> list[EngineInput]:
-        """Apply the task template and tokenize; reject texts longer than the model reads.
-
-        For translation with ``relative_limit`` (the request left ``max_length`` unset) each
-        text gets its own output limit from the manifest's factor and offset (see `Manifest`),
-        never above ``options.max_length`` nor below ``options.min_length``.
-        """
-        inputs: list[EngineInput] = []
-        problems: list[FieldViolation] = []
+        """`encode` each text; reject texts longer than the model reads."""
+        inputs = [self.encode(t, route, options, relative_limit=relative_limit) for t in texts]
         limit = self.manifest.max_input_tokens
-        prefix = tuple(route.target_prefix)
-        relative = (
-            relative_limit
-            and options is not None
-            and isinstance(route, TranslationRoute)
-            and self.manifest.max_length_factor > 0
-        )
-        overhead = self._template_tokens(route) if relative else 0
-        for i, text in enumerate(texts):
-            tokens = self.tokenizer.encode(route.input_template.format(text=text))
-            if len(tokens) > limit:
-                problems.append(
-                    FieldViolation(
-                        f"texts[{i}]",
-                        f"is {len(tokens)} tokens long with the task prefix; model "
-                        f"{self.name} reads at most {limit} tokens; shorten or split the text",
-                    )
-                )
-            max_length = None
-            if relative and options is not None:
-                own = max(1, len(tokens) - overhead)
-                bound = math.ceil(self.manifest.max_length_factor * own)
-                bound += self.manifest.max_length_offset
-                max_length = max(options.min_length, 1, min(options.max_length, bound))
-            inputs.append(EngineInput(tuple(tokens), prefix, max_length))
+        problems = [
+            FieldViolation(
+                f"texts[{i}]",
+                f"is {len(x.source)} tokens long with the task prefix; model "
+                f"{self.name} reads at most {limit} tokens; shorten or split the text",
+            )
+            for i, x in enumerate(inputs)
+            if len(x.source) > limit
+        ]
         if problems:
             raise InvalidInput(problems)
         return inputs
@@ -124,4 +130,6 @@ class ServedModel:
             supports_seed=engine.supports_seed,
             ready=self.ready,
             description=manifest.description,
+            default_segmentation=manifest.segmentation,
+            default_truncation=manifest.truncation,
         )

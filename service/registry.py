@@ -113,6 +113,9 @@ class Registry:
         manifest, route = self._router.route(task, model=model, source=source, target=target)
         return self._models[manifest.name], route
 
+    def translation_sources(self, target: str | None, *, model: str | None) -> list[str]:
+        return self._router.translation_sources(target, model=model)
+
     async def start(self) -> None:
         for served in self._models.values():
             await served.batcher.start()

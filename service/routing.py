@@ -52,6 +52,24 @@ class Router:
         offered = "; ".join(f"{m.name}: {_offers(m, task)}" for m in self._manifests.values())
         raise RouteNotFound(f"no served model can {wanted}; served: {offered}", route=wanted)
 
+    def translation_sources(self, target: str | None, *, model: str | None) -> list[str]:
+        """Source languages (as the manifests spell them) that some served model, or the named
+        one, translates into ``target``: what language detection may answer. Raises
+        `RouteNotFound` (saying what is served) when there is none."""
+        candidates = [self.get(model)] if model else list(self._manifests.values())
+        tgt = normalize_language(target or "")
+        sources: list[str] = []
+        for exact in (True, False):
+            for manifest in candidates:
+                for route in manifest.translation:
+                    if _lang_match(route.target_language, tgt, exact):
+                        sources.append(route.source_language)
+            if sources:
+                return list(dict.fromkeys(sources))
+        wanted = f"translate into {target}"
+        offered = "; ".join(f"{m.name}: {_offers(m, Task.TRANSLATE)}" for m in candidates)
+        raise RouteNotFound(f"no served model can {wanted}; served: {offered}", route=wanted)
+
 
 def find_route(
     manifest: Manifest, task: Task, source: str | None, target: str | None

@@ -28,6 +28,7 @@ from service.api import seq2seq_pb2_grpc as pb_grpc
 from service.auth import TokenFile, TokenFileError
 from service.cache import ResultCache, build_result_cache
 from service.config import ENV_PREFIX, Settings
+from service.documents.detection import DetectionConfig, LanguageDetector
 from service.interceptors import ServiceInterceptor
 from service.manifest import Manifest, ManifestError
 from service.model import ServedModel
@@ -136,7 +137,22 @@ class Server:
         self.cache = build_result_cache(settings)
         if self.cache is not None:
             await self.cache.start()
-        pipeline = Pipeline(registry, settings.limits, cache=self.cache, log_text=settings.log_text)
+        detector = None
+        if settings.language_detection and any(m.manifest.translation for m in registry.models):
+            detector = await asyncio.to_thread(
+                LanguageDetector,
+                DetectionConfig(
+                    min_confidence=settings.detection_min_confidence,
+                    min_letters=settings.detection_min_letters,
+                ),
+            )
+        pipeline = Pipeline(
+            registry,
+            settings.limits,
+            cache=self.cache,
+            detector=detector,
+            log_text=settings.log_text,
+        )
         metrics.watch_models(
             lambda: [metrics.ModelSnapshot(m.info(), m.batcher.stats()) for m in registry.models]
         )

@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from service.config import Limits
+from service.documents.detection import wants_detection
 from service.errors import FieldViolation, InvalidInput, clip
 from service.types import DecodingOptions, GenerationRequest, ResolvedOptions, Task
 
@@ -76,6 +77,15 @@ def _text_problems(request: GenerationRequest, limits: Limits) -> list[FieldViol
                     "zero-width characters)",
                 )
             )
+    total = sum(len(text) for text in request.texts[: limits.max_texts])
+    if total > limits.max_request_chars:
+        problems.append(
+            FieldViolation(
+                "texts",
+                f"hold {total} characters together; the limit is {limits.max_request_chars} "
+                "per request; split the request",
+            )
+        )
     return problems
 
 
@@ -89,6 +99,8 @@ def _language_problems(request: GenerationRequest) -> list[FieldViolation]:
         fields = [("language", request.source_language or "en")]
     problems = []
     for name, value in fields:
+        if name == "source_language" and wants_detection(value):
+            continue  # detected per text by the pipeline
         if not value:
             problems.append(FieldViolation(name, "is required (a code such as 'en' or 'de')"))
         elif len(value) > _LANGUAGE_CHARS or not _LANGUAGE.fullmatch(value):

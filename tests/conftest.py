@@ -17,6 +17,20 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
         yield server
 
 
+# One engine slot, batches of 8, no cache: the engine calls a document costs are countable.
+DOCUMENT_SERVER = (
+    "--inter-threads", "1", "--intra-threads", "1", "--max-batch-size", "8", "--cache", "off",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def document_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server whose engine calls the document and streaming tests count."""
+    tmp = tmp_path_factory.mktemp("documents")
+    with running_server(tmp, *DOCUMENT_SERVER, metrics=True, models=REGISTRY) as server:
+        yield server
+
+
 @pytest.fixture
 def client(demo_server: ServerProcess) -> Iterator[Seq2SeqClient]:
     with Seq2SeqClient(demo_server.target, timeout=120) as c:

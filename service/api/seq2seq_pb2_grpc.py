@@ -64,6 +64,16 @@ class Seq2SeqServiceStub:
                 request_serializer=seq2seq_dot_v1_dot_seq2seq__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=seq2seq_dot_v1_dot_seq2seq__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
+        self.TranslateStream = channel.unary_stream(
+                '/seq2seq.v1.Seq2SeqService/TranslateStream',
+                request_serializer=seq2seq_dot_v1_dot_seq2seq__pb2.TranslateStreamRequest.SerializeToString,
+                response_deserializer=seq2seq_dot_v1_dot_seq2seq__pb2.TranslateStreamResponse.FromString,
+                _registered_method=True)
+        self.SummarizeStream = channel.unary_stream(
+                '/seq2seq.v1.Seq2SeqService/SummarizeStream',
+                request_serializer=seq2seq_dot_v1_dot_seq2seq__pb2.SummarizeStreamRequest.SerializeToString,
+                response_deserializer=seq2seq_dot_v1_dot_seq2seq__pb2.SummarizeStreamResponse.FromString,
+                _registered_method=True)
 
 
 class Seq2SeqServiceServicer:
@@ -104,6 +114,25 @@ class Seq2SeqServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TranslateStream(self, request, context):
+        """Translate, with results streamed as they become final: for each text in input order, its
+        output in pieces (the next finished segment, or for a single-segment text decoded greedily
+        the next tokens), then its complete result. Cancelling the call stops the remaining work.
+        Same validation, limits and errors as Translate; an error after the first message ends the
+        stream with that status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SummarizeStream(self, request, context):
+        """Summarize, with results streamed as TranslateStream streams them (token pieces for greedy
+        decoding, then the complete result per text).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_Seq2SeqServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -121,6 +150,16 @@ def add_Seq2SeqServiceServicer_to_server(servicer, server):
                     servicer.ListModels,
                     request_deserializer=seq2seq_dot_v1_dot_seq2seq__pb2.ListModelsRequest.FromString,
                     response_serializer=seq2seq_dot_v1_dot_seq2seq__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'TranslateStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.TranslateStream,
+                    request_deserializer=seq2seq_dot_v1_dot_seq2seq__pb2.TranslateStreamRequest.FromString,
+                    response_serializer=seq2seq_dot_v1_dot_seq2seq__pb2.TranslateStreamResponse.SerializeToString,
+            ),
+            'SummarizeStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.SummarizeStream,
+                    request_deserializer=seq2seq_dot_v1_dot_seq2seq__pb2.SummarizeStreamRequest.FromString,
+                    response_serializer=seq2seq_dot_v1_dot_seq2seq__pb2.SummarizeStreamResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -218,6 +257,60 @@ class Seq2SeqService:
             '/seq2seq.v1.Seq2SeqService/ListModels',
             seq2seq_dot_v1_dot_seq2seq__pb2.ListModelsRequest.SerializeToString,
             seq2seq_dot_v1_dot_seq2seq__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TranslateStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/seq2seq.v1.Seq2SeqService/TranslateStream',
+            seq2seq_dot_v1_dot_seq2seq__pb2.TranslateStreamRequest.SerializeToString,
+            seq2seq_dot_v1_dot_seq2seq__pb2.TranslateStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SummarizeStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/seq2seq.v1.Seq2SeqService/SummarizeStream',
+            seq2seq_dot_v1_dot_seq2seq__pb2.SummarizeStreamRequest.SerializeToString,
+            seq2seq_dot_v1_dot_seq2seq__pb2.SummarizeStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

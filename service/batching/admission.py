@@ -65,10 +65,11 @@ def check_cost(work: Sequence[float], options: ResolvedOptions, config: Batching
         kind = "samples" if options.is_sampling else "beams"
         raise InvalidInput.single(
             "request",
-            f"costs {cost} ({len(work)} texts x {hypotheses(options)} {kind} x L(1+L/64), "
-            f"L = output limit {options.max_length}); the budget (max_request_cost) is "
-            f"{config.max_request_cost}: send fewer texts or lower beam_size, num_hypotheses "
-            "or max_length",
+            f"costs {cost} ({len(work)} model inputs (texts, or the sentences of segmented "
+            f"texts) x {hypotheses(options)} {kind} x L(1+L/64), L = output limit up to "
+            f"{options.max_length}); the budget (max_request_cost) is "
+            f"{config.max_request_cost}: send fewer or shorter texts, or lower beam_size, "
+            "num_hypotheses or max_length",
         )
 
 

@@ -29,7 +29,7 @@ import structlog
 from service.batching.admission import Gate
 from service.batching.config import BatchingConfig
 from service.batching.observer import BatcherStats, BatchObserver, NullObserver
-from service.batching.pending import PendingRequest, RunningBatch, owner
+from service.batching.pending import PendingRequest, Progress, RunningBatch, owner
 from service.batching.policy import ReturningCallers, pick
 from service.batching.queue import GroupedQueue, Item
 from service.engines.base import Engine, EngineInput, EngineOutput
@@ -140,6 +140,7 @@ class Batcher:
         options: ResolvedOptions,
         *,
         deadline: float | None = None,
+        progress: Progress | None = None,
     ) -> list[EngineOutput]:
         """Decode `inputs` with `options`, sharing engine calls with other callers.
 
@@ -150,7 +151,9 @@ class Batcher:
         `DeadlineExpired` if the deadline passes before the work is done, `ShuttingDown` once
         `close` was called, and whatever the engine raised if the engine call carrying one of
         its texts failed. Cancelling the awaiting task removes the request's queued texts from
-        the queue (and stops its engine call if nobody else waits for it).
+        the queue (and stops its engine call if nobody else waits for it). `progress` hears
+        each output (and token) as it is ready; the texts of a request with one also stop
+        decoding mid-call, where the engine allows, once it is cancelled.
         """
         self._check_open()
         loop = self._loop
@@ -163,7 +166,7 @@ class Batcher:
             raise DeadlineExpired("the request's deadline passed before it could be queued")
         costs, work = self._gate.admit(inputs, options, self._running, now, deadline)
 
-        request = PendingRequest(loop.create_future(), len(inputs), options)
+        request = PendingRequest(loop.create_future(), len(inputs), options, progress)
         key: Hashable = (
             ("exclusive", next(self._exclusive)) if options.exclusive else options.batch_key()
         )
@@ -289,7 +292,8 @@ class Batcher:
         # Loaded: more work waits behind it (its speed is the queue's drain speed).
         batch.loaded = self._queue.texts > 0 or len(items) >= self.config.max_batch_size
         batch.stoppable = self._gate.stoppable(work)
-        for request in {id(r): r for r in map(owner, items)}.values():
+        requests = {id(r): r for r in map(owner, items)}.values()
+        for request in requests:
             request.batches.append(batch)
         self._running.add(batch)
         self._running_texts += len(items)
@@ -301,6 +305,9 @@ class Batcher:
                 observe(now - item.entry.enqueued)
         except Exception:
             log.exception("batch_observer_failed", model=self.name)
+        if batch.listened:
+            for request in requests:
+                request.launched()
 
     def _arm_wait_timer(self, due: float) -> None:
         if self._wait_timer is not None:
@@ -329,17 +336,30 @@ class Batcher:
         loop = self._loop
         assert loop is not None
 
+        items = batch.items
+
         def on_output(index: int, output: EngineOutput) -> None:
             _post(loop, self._deliver_one, batch, index, output)
 
-        callback = on_output if self.config.early_return else None
+        def on_token(index: int, token: str) -> None:
+            progress = owner(items[index]).progress
+            if progress is not None and progress.on_token is not None:
+                _post(loop, self._deliver_token, batch, index, token)
+
+        def stop_input(index: int) -> bool:
+            return owner(items[index]).done  # a bool read: safe from this thread
+
+        listened = batch.listened
+        callback = on_output if self.config.early_return or listened else None
         started = time.perf_counter()
         try:
             outputs = self.engine.generate(
-                [i.input for i in batch.items],
+                [i.input for i in items],
                 batch.options,
                 callback,
                 batch.stop.is_set if batch.stoppable else None,
+                on_token=on_token if listened else None,
+                stop_input=stop_input if listened else None,
             )
         except BaseException as exc:  # the slot must be given back whatever happened
             _post(loop, self._finish_batch, batch, None, exc, time.perf_counter() - started)
@@ -352,6 +372,13 @@ class Batcher:
         if not batch.finished and 0 <= index < len(batch.items) and not batch.delivered[index]:
             batch.delivered[index] = True
             self._resolve(batch.items[index], output)
+
+    def _deliver_token(self, batch: RunningBatch, index: int, token: str) -> None:
+        item = batch.items[index]
+        request = owner(item)
+        if not batch.finished and not batch.delivered[index] and not request.done:
+            assert request.progress is not None and request.progress.on_token is not None
+            request.progress.on_token(item.index, token)
 
     def _resolve(self, item: Item, output: EngineOutput) -> None:
         owner(item).deliver(self._queue, item.index, output)

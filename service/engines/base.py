@@ -43,6 +43,15 @@ StopCheck = Callable[[], bool]
 """Polled by the engine while it decodes; True asks it to end the call early (every caller
 of the batch has gone). Its outputs are then discarded."""
 
+TokenCallback = Callable[[int, str], None]
+"""Called with (index in the batch, token) for each output token as it is generated (the forced
+target prefix and the end-of-sequence token excluded)."""
+
+InputStopCheck = Callable[[int], bool]
+"""Asked at each decoding step of one input: True makes that step its last (that input's caller
+went away; the others go on). A stopped input's output is partial; it is still reported once
+and must be discarded."""
+
 
 @dataclass(frozen=True, slots=True)
 class EngineInfo:
@@ -73,6 +82,9 @@ class Engine(abc.ABC):
         options: ResolvedOptions,
         on_output: OutputCallback | None = None,
         should_stop: StopCheck | None = None,
+        *,
+        on_token: TokenCallback | None = None,
+        stop_input: InputStopCheck | None = None,
     ) -> list[EngineOutput]:
         """Decode one batch with one set of options; blocking.
 
@@ -81,7 +93,14 @@ class Engine(abc.ABC):
         input is reported exactly once, and the full list is also returned in input order.
         Each output is cut to its input's ``max_length``. If `should_stop` returns True the
         engine may end the call early where it can (returning incomplete outputs).
+        `on_token` and `stop_input` take effect only where `steps_observable(options)` is true
+        (engines that decode step by step for those options); elsewhere they are ignored.
         """
+
+    def steps_observable(self, options: ResolvedOptions) -> bool:
+        """Whether `generate` reports tokens as they are generated (``on_token``) and can stop
+        one input mid-call (``stop_input``) when decoding with ``options``."""
+        return False
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model's memory."""

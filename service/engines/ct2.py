@@ -28,8 +28,10 @@ from service.engines.base import (
     EngineInfo,
     EngineInput,
     EngineOutput,
+    InputStopCheck,
     OutputCallback,
     StopCheck,
+    TokenCallback,
 )
 from service.engines.priority import with_lowered_priority
 from service.types import ResolvedOptions
@@ -80,12 +82,20 @@ class CT2Engine(Engine):
     def info(self) -> EngineInfo:
         return self._info
 
+    def steps_observable(self, options: ResolvedOptions) -> bool:
+        """CTranslate2 calls back per token only for beam size 1 (see the module doc); here
+        with one hypothesis per input, so that each input has one stream of tokens."""
+        return options.beam_size == 1 and options.num_hypotheses == 1
+
     def generate(
         self,
         inputs: Sequence[EngineInput],
         options: ResolvedOptions,
         on_output: OutputCallback | None = None,
         should_stop: StopCheck | None = None,
+        *,
+        on_token: TokenCallback | None = None,
+        stop_input: InputStopCheck | None = None,
     ) -> list[EngineOutput]:
         sources = [list(i.source) for i in inputs]
         prefixes: list[list[str] | None] | None = None
@@ -98,8 +108,18 @@ class CT2Engine(Engine):
         kwargs = _translate_kwargs(options, n_prefix=n_prefix, max_length=longest)
         streamer = None
         stoppable = options.beam_size == 1  # see the module doc
-        if on_output is not None and stoppable and options.num_hypotheses == 1:
-            streamer = _Streamer(on_output, options, caps, eos=self._eos, should_stop=should_stop)
+        watched = on_output is not None or on_token is not None or stop_input is not None
+        if watched and self.steps_observable(options):
+            streamer = _Streamer(
+                options,
+                caps,
+                [len(i.target_prefix) for i in inputs],
+                eos=self._eos,
+                on_output=on_output,
+                on_token=on_token,
+                should_stop=should_stop,
+                stop_input=stop_input,
+            )
             kwargs["callback"] = streamer
         elif should_stop is not None and stoppable:
             kwargs["callback"] = lambda step: should_stop()
@@ -160,51 +180,71 @@ def _scores(result: Any) -> list[float | None]:
 
 
 class _Streamer:
-    """Collects greedy step results and reports each input as soon as its last token arrives.
+    """CTranslate2's per-token callback for greedy search: reports tokens as they come and each
+    input as soon as it is final (its last token, or its own output limit), and stops inputs
+    whose caller left (``stop_input``) or the whole call (``should_stop``).
 
-    CTranslate2 calls it from its worker thread; it must stay cheap. The early score is what
-    CTranslate2 reports for greedy search: the summed step log-probabilities divided by
-    ``steps ** length_penalty`` (checked against the final scores in the engine tests).
+    CTranslate2 calls it from its worker thread for every token, forced prefix tokens included;
+    it must stay cheap. Returning True makes the token just reported the last of that batch
+    index (the other inputs go on), so a final or abandoned input costs no further steps. The
+    early score is what CTranslate2 reports for greedy search: the summed step log-probabilities
+    divided by ``steps ** length_penalty`` (checked against the final scores in the engine
+    tests).
     """
 
     def __init__(
         self,
-        on_output: OutputCallback,
         options: ResolvedOptions,
         caps: list[int],
+        prefixes: list[int],
         *,
         eos: str,
-        should_stop: StopCheck | None = None,
+        on_output: OutputCallback | None,
+        on_token: TokenCallback | None,
+        should_stop: StopCheck | None,
+        stop_input: InputStopCheck | None,
     ) -> None:
         size = len(caps)
         self._eos = eos
         self._caps = caps  # a text is final at its own output limit, before the batch's
+        self._prefixes = prefixes  # forced tokens come through the callback too
         self._tokens: list[list[str]] = [[] for _ in range(size)]
         self._log_prob = [0.0] * size
         self._steps = [0] * size
-        self._done = [False] * size
+        self._done = [False] * size  # final or stopped: no more steps for it
+        self._reported = [False] * size  # handed to on_output here
         self._on_output = on_output
+        self._on_token = on_token
         self._length_penalty = options.length_penalty
         self._should_stop = should_stop
+        self._stop_input = stop_input
 
     def reported(self, index: int) -> bool:
-        return self._done[index]
+        return self._reported[index]
 
     def __call__(self, step: Any) -> bool:
         i = step.batch_id
         if self._done[i]:
-            return self._should_stop is not None and self._should_stop()
+            return True
+        if self._stop_input is not None and self._stop_input(i):
+            self._done[i] = True  # not reported here: the final loop hands over the partial
+            return True
         self._steps[i] += 1
         if step.log_prob is not None:
             self._log_prob[i] += step.log_prob
+        tokens = self._tokens[i]
         if step.token != self._eos:
-            self._tokens[i].append(step.token)
-        if step.is_last or len(self._tokens[i]) >= self._caps[i]:
+            tokens.append(step.token)
+            if self._on_token is not None and self._steps[i] > self._prefixes[i]:
+                self._on_token(i, step.token)
+        if step.is_last or len(tokens) >= self._caps[i]:
             self._done[i] = True
-            steps = max(1, self._steps[i])
-            score = self._log_prob[i] / (steps**self._length_penalty)
-            hypothesis = EngineHypothesis(tuple(self._tokens[i]), score)
-            self._on_output(i, EngineOutput((hypothesis,)))
+            if self._on_output is not None:
+                self._reported[i] = True
+                steps = max(1, self._steps[i])
+                score = self._log_prob[i] / (steps**self._length_penalty)
+                self._on_output(i, EngineOutput((EngineHypothesis(tuple(tokens), score),)))
+            return True
         return self._should_stop is not None and self._should_stop()
 
 

@@ -6,7 +6,7 @@ import grpc
 import pytest
 
 from service.client import ClientError, Seq2SeqClient
-from service.types import DecodingOptions
+from service.types import DecodingOptions, Segmentation
 
 OK_TEXT = "The dog sees the cat."
 
@@ -15,13 +15,18 @@ CASES = [
     ("empty list", {"texts": []}, grpc.StatusCode.INVALID_ARGUMENT, "texts"),
     ("empty string", {"texts": [""]}, grpc.StatusCode.INVALID_ARGUMENT, "texts[0]"),
     ("whitespace", {"texts": [OK_TEXT, "   "]}, grpc.StatusCode.INVALID_ARGUMENT, "texts[1]"),
-    ("over-long text", {"texts": ["word " * 3000]}, grpc.StatusCode.INVALID_ARGUMENT, "texts[0]"),
-    ("over-long in tokens", {"texts": [OK_TEXT, "dog " * 1500]},
+    ("over-long text", {"texts": ["word " * 10_001]}, grpc.StatusCode.INVALID_ARGUMENT,
+     "texts[0]"),
+    ("over-long in tokens, whole", {"texts": [OK_TEXT, "dog " * 1500],
+                                    "segmentation": Segmentation.NONE},
      grpc.StatusCode.INVALID_ARGUMENT, "texts[1]"),
     ("too many texts", {"texts": [OK_TEXT] * 65}, grpc.StatusCode.INVALID_ARGUMENT, "texts"),
     ("unknown model", {"model": "no-such-model"}, grpc.StatusCode.NOT_FOUND, "no-such-model"),
     ("unsupported pair", {"target": "ja"}, grpc.StatusCode.NOT_FOUND, "en→ja"),
-    ("missing language", {"source": ""}, grpc.StatusCode.INVALID_ARGUMENT, "source_language"),
+    ("undetectable language", {"source": "", "texts": ["xq zv qwrtz plmk"]},
+     grpc.StatusCode.INVALID_ARGUMENT, "source_language"),
+    ("bad language code", {"source": "english!"}, grpc.StatusCode.INVALID_ARGUMENT,
+     "source_language"),
     ("beam 0", {"options": DecodingOptions(beam_size=0)}, grpc.StatusCode.INVALID_ARGUMENT,
      "options.beam_size"),
     ("beam over cap", {"options": DecodingOptions(beam_size=9)},
@@ -66,7 +71,8 @@ CASES = [
 def test_bad_translate_requests(
     client: Seq2SeqClient, kwargs: dict[str, object], code: grpc.StatusCode, field: str
 ) -> None:
-    call = {"texts": [OK_TEXT], "source": "en", "target": "de", "model": None, "options": None}
+    call = {"texts": [OK_TEXT], "source": "en", "target": "de", "model": None, "options": None,
+            "segmentation": None}  # fmt: skip
     call.update(kwargs)
     with pytest.raises(ClientError) as exc:
         client.translate(
@@ -75,6 +81,7 @@ def test_bad_translate_requests(
             call["target"],  # type: ignore[arg-type]
             model=call["model"],  # type: ignore[arg-type]
             options=call["options"],  # type: ignore[arg-type]
+            segmentation=call["segmentation"],  # type: ignore[arg-type]
         )
     error = exc.value
     assert error.code is code, error

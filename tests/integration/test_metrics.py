@@ -72,6 +72,11 @@ def test_every_metric_family_has_samples_and_moves(tmp_path: Path) -> None:
             client.translate([text], "en", "de")
             assert client.translate([text], "en", "de").results[0].cached  # a cache hit
             client.summarize(["A bus crashed near Geneva on Thursday. 54 people were hurt."])
+            # Documents: detection (both outcomes) and truncation.
+            client.translate(["The teacher reads a book. The dog sleeps."], "", "de")
+            with pytest.raises(ClientError):
+                client.translate(["qwrtz plmk vbnx hjkl"], "auto", "de")
+            client.summarize(["A bus crashed near Geneva on Thursday. " * 60])
             client.list_models()
             with pytest.raises(ClientError):
                 client.translate([""], "en", "de")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
@@ -15,7 +16,7 @@ from service.errors import InvalidInput, ModelNotReady, Overloaded, RouteNotFoun
 from service.pipeline import Pipeline
 from service.registry import Registry
 from service.tokenization import Tokenizer
-from service.types import DecodingOptions, GenerationRequest, Task
+from service.types import DecodingOptions, GenerationRequest, Segmentation, Task
 from tests.fakes import FakeEngine, manifest, served_with_fake_engine, settle, wait_until
 
 TEXT = "The dog sleeps."
@@ -160,9 +161,10 @@ async def test_big_requests_are_tokenized_off_the_event_loop(
     assert set(tokenizer.threads) == {threading.current_thread().name}  # a sentence: inline
     tokenizer.threads.clear()
     long = "The dog sleeps. " * 40  # 640 characters
+    whole = replace(translate(long, long, long, long), segmentation=Segmentation.NONE)
     with pytest.raises(InvalidInput):  # over the fake model's 64 tokens, but tokenized first
-        await pipeline.generate(translate(long, long, long, long))
-    assert tokenizer.threads and all(t.startswith("tokenize") for t in tokenizer.threads)
+        await pipeline.generate(whole)
+    assert tokenizer.threads and all(t.startswith("plan") for t in tokenizer.threads)
 
 
 async def test_a_full_queue_refuses_before_tokenizing() -> None:

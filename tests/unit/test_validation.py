@@ -9,7 +9,9 @@ from service.errors import InvalidInput
 from service.types import DecodingOptions, GenerationRequest, ResolvedOptions, Task
 from service.validation import has_text, normalize_language, resolve_options, validate_request
 
-LIMITS = Limits(max_texts=4, max_text_chars=50, max_beam_size=8, max_length=512)
+LIMITS = Limits(
+    max_texts=4, max_text_chars=50, max_request_chars=100, max_beam_size=8, max_length=512
+)
 DEFAULTS = DecodingOptions(beam_size=4, max_length=128)
 
 
@@ -30,7 +32,9 @@ def fields_of(exc: pytest.ExceptionInfo[InvalidInput]) -> list[str]:
         (translate(("a",) * 5), "texts", "at most 4"),
         (translate(("ok", "  ")), "texts[1]", "empty"),
         (translate(("x" * 51,)), "texts[0]", "limit is 50"),
-        (translate(src=""), "source_language", "required"),
+        (translate(("x" * 40,) * 3), "texts", "120 characters together; the limit is 100"),
+        (translate(src="english!"), "source_language", "not a language code"),
+        (translate(tgt=""), "target_language", "required"),
         (translate(tgt="german!"), "target_language", "not a language code"),
     ],
 )
@@ -43,9 +47,14 @@ def test_request_shape_errors_name_the_field(
     assert phrase in str(exc.value)
 
 
+def test_an_empty_or_auto_source_language_asks_for_detection() -> None:
+    for src in ("", "auto", "AUTO"):
+        validate_request(translate(src=src), LIMITS)  # no violation: the pipeline detects it
+
+
 def test_all_violations_are_reported_together() -> None:
     with pytest.raises(InvalidInput) as exc:
-        validate_request(translate(("", ""), src="", tgt=""), LIMITS)
+        validate_request(translate(("", ""), src="e!", tgt=""), LIMITS)
     assert fields_of(exc) == ["texts[0]", "texts[1]", "source_language", "target_language"]
 
 
