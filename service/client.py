@@ -288,7 +288,7 @@ class Seq2SeqClient(_Calls[GenerationResult, list[ModelInfo], Iterator[StreamEve
             raise ClientError.from_rpc_error(exc) from None
 
     def _stream(self, method: Any, request: Any, timeout: float | None) -> Iterator[StreamEvent]:
-        call = method(request, timeout=timeout or self.timeout)
+        call = method(request, timeout=timeout or self.timeout, metadata=self._metadata)
         try:
             for message in call:
                 yield StreamEvent.from_pb(message)
@@ -347,7 +347,7 @@ class AsyncSeq2SeqClient(
     async def _stream(
         self, method: Any, request: Any, timeout: float | None
     ) -> AsyncIterator[StreamEvent]:
-        call = method(request, timeout=timeout or self.timeout)
+        call = method(request, timeout=timeout or self.timeout, metadata=self._metadata)
         try:
             async for message in call:
                 yield StreamEvent.from_pb(message)

@@ -85,6 +85,26 @@ def test_tokens_decide_who_may_call_what_and_replies_leak_nothing(
     assert TRANSLATOR not in log and LISTER not in log and "not-a-token" not in log
 
 
+def test_streams_are_guarded_like_unary_calls(server: ServerProcess) -> None:
+    def stream(token: str | None) -> ClientError | None:
+        connection = Connection(token=token)
+        with Seq2SeqClient(server.target, timeout=20, connection=connection) as client:
+            try:
+                events = list(client.translate_stream([TEXT], "en", "de"))
+            except ClientError as exc:
+                return exc
+        assert events[-1].result is not None and events[-1].result.text
+        return None
+
+    refused = server.metric("s2s_requests_total", method="TranslateStream", code="UNAUTHENTICATED")
+    assert stream(TRANSLATOR) is None
+    missing, denied = stream(None), stream(LISTER)
+    assert missing is not None and missing.code is grpc.StatusCode.UNAUTHENTICATED
+    assert denied is not None and denied.code is grpc.StatusCode.PERMISSION_DENIED
+    after = server.metric("s2s_requests_total", method="TranslateStream", code="UNAUTHENTICATED")
+    assert after == refused + 1
+
+
 def test_health_stays_open_to_probes_without_a_token(server: ServerProcess) -> None:
     assert server.health() == 1  # SERVING, with no credentials at all
 

@@ -15,6 +15,7 @@ from grpc_status import rpc_status
 from service.api import seq2seq_pb2 as pb
 from service.client import ClientError, Seq2SeqClient
 from service.status import MAX_DETAILS_BYTES, MAX_MESSAGE_BYTES
+from service.types import Segmentation
 from tests.serverproc import REGISTRY, ServerProcess, running_server
 
 TRANSLATE = "/seq2seq.v1.Seq2SeqService/Translate"
@@ -61,6 +62,8 @@ def test_error_replies_fit_the_metadata_limit_and_keep_their_code(
         source_language=call["source"],  # type: ignore[arg-type]
         target_language="de",
         model=call["model"] or "",  # type: ignore[arg-type]
+        # Whole texts: segmented, an over-long text would be split into sentences, not refused.
+        segmentation=pb.SEGMENTATION_NONE,
     )
     error = raw_call(server, request.SerializeToString())
     assert error.code() is code, error.details()
@@ -74,7 +77,7 @@ def test_error_replies_fit_the_metadata_limit_and_keep_their_code(
 
 def test_many_violations_are_capped_with_a_count_of_the_rest(server: ServerProcess) -> None:
     with Seq2SeqClient(server.target, timeout=30) as client, pytest.raises(ClientError) as info:
-        client.translate(["xq " * 300] * 48, "en", "de")
+        client.translate(["xq " * 300] * 48, "en", "de", segmentation=Segmentation.NONE)
     fields = [f for f, _ in info.value.field_violations]
     assert fields[:10] == [f"texts[{i}]" for i in range(10)]
     assert info.value.field_violations[-1] == ("texts", "and 38 more violations (not listed)")
