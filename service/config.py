@@ -49,7 +49,9 @@ class Limits:
 
     max_texts: int = setting(64, "texts per request")
     max_text_chars: int = setting(
-        50_000, "characters per text: a document (translation splits it into sentences)"
+        40_000,
+        "characters per text: a document (translation splits it into sentences; greedy, one this "
+        "long fits the default cost budget)",
     )
     max_request_chars: int = setting(
         64 * 8192, "characters per request, all texts together (bounds the request message)"

@@ -49,7 +49,7 @@ from service.validation import resolve_options, validate_request
 
 # Requests with at most this many characters are planned on the event loop (well under a
 # millisecond: segmenting, ~100-300 ns per character tokenizing), larger ones on the planning
-# thread: a thread hop costs more than a sentence, and a 50,000-character document ~20 ms.
+# thread: a thread hop costs more than a sentence, and a 40,000-character document ~20 ms.
 INLINE_CHARS = 2048
 
 _T = TypeVar("_T")

@@ -16,7 +16,7 @@ models translate from, and only given with confidence:
 
 Refusals are returned, not raised, so the pipeline can report every text of a request at once
 (INVALID_ARGUMENT asking for ``source_language``). Detection reads at most ``sample_chars``
-characters of a text, so a 50,000-character document costs what its first page costs.
+characters of a text, so a 40,000-character document costs what its first page costs.
 """
 
 from __future__ import annotations

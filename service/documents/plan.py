@@ -183,7 +183,7 @@ def _fitted(builder: _Builder, layout: Segmented, route: Route) -> tuple[Segment
 
 def _head(served: ServedModel, text: str, route: Route, limit: int, full_tokens: int) -> str:
     """The longest beginning of ``text`` whose tokens fit, found by bisection over a window
-    estimated from the text's tokens per character (so a 50,000-character text costs a few
+    estimated from the text's tokens per character (so a 40,000-character text costs a few
     encodings of about the limit's size, not of the whole text)."""
 
     def fits(n: int) -> bool:

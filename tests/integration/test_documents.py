@@ -123,19 +123,19 @@ def test_over_long_sentences_are_split_and_none_refuses_them(demo_server: Server
     assert "segmentation AUTO" in refused.value.message
 
 
-def test_documents_of_50000_characters_are_accepted(demo_server: ServerProcess) -> None:
+def test_documents_of_40000_characters_are_accepted(demo_server: ServerProcess) -> None:
     """Repeated paragraphs (signatures, boilerplate): each distinct sentence is decoded once."""
     page = document(english(40, start=106))
-    copies = 50_000 // len(page)
+    copies = 40_000 // len(page)
     text = page * copies
     with Seq2SeqClient(demo_server.target, timeout=300) as client:
         reply = client.translate([text], "en", "de").results[0]
         with pytest.raises(ClientError) as too_long:
-            client.translate([text + "x" * (50_001 - len(text))], "en", "de")
+            client.translate([text + "x" * (40_001 - len(text))], "en", "de")
     assert reply.segments == 40 * copies
     assert reply.text.count("\n") == text.count("\n")
     assert too_long.value.code is grpc.StatusCode.INVALID_ARGUMENT
-    assert "the limit is 50000" in too_long.value.message
+    assert "the limit is 40000" in too_long.value.message
 
 
 def test_the_model_reports_its_document_defaults(demo_server: ServerProcess) -> None:

@@ -45,7 +45,7 @@ def test_bad_values_are_rejected(env: dict[str, str], phrase: str) -> None:
 def test_request_size_limit_follows_the_limits_unless_set() -> None:
     settings = Settings.build({}, env={})
     assert settings.request_bytes() == 64 * 8192 * 4 + 64 * 1024  # max_request_chars
-    assert Settings.build({"max_texts": 8}, env={}).request_bytes() == 8 * 50_000 * 4 + 65536
+    assert Settings.build({"max_texts": 8}, env={}).request_bytes() == 8 * 40_000 * 4 + 65536
     assert Settings.build({"max_message_bytes": 10_000}, env={}).request_bytes() == 10_000
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from service.documents.plan import plan_summaries, plan_translation
@@ -65,3 +67,33 @@ def test_truncation_head_keeps_the_beginning_that_fits(served: ServedModel) -> N
     assert "truncation HEAD" in exc.value.message
     short = plan_summaries(served, ["Short text."], route, Truncation.HEAD)
     assert short.texts[0].truncated_tokens == 0 and short.units[0].text == "Short text."
+
+
+def test_a_document_at_the_character_limit_fits_the_default_cost_budget() -> None:
+    """The two defaults agree: a text of max_text_chars distinct demo sentences, greedy, with
+    the relative output limit, is within max_request_cost (and one of twice the size is not)."""
+    from service.batching import BatchingConfig
+    from service.batching.admission import planned_work
+    from service.config import Limits
+    from service.manifest import load_manifest
+    from service.types import ResolvedOptions
+    from tests.fakes import DEMO_HELDOUT, DEMO_MODEL
+
+    rows = [json.loads(line) for line in DEMO_HELDOUT.read_text().splitlines()]
+    paragraphs = [" ".join(r["text"] for r in rows[i : i + 5]) for i in range(0, len(rows), 5)]
+    corpus = "\n\n".join(paragraphs)
+    demo = load_manifest(DEMO_MODEL)
+    served = served_with_fake_engine(demo)
+    options = ResolvedOptions(max_length=128)  # the demo model's default, greedy
+    budget = BatchingConfig().max_request_cost
+
+    def cost(chars: int) -> float:
+        text = corpus[:chars]
+        plan = plan_translation(
+            served, [text], [demo.translation[0]], ["en"], Segmentation.AUTO, options, True
+        )
+        return sum(planned_work([u.input for u in plan.units], options))
+
+    limit = Limits().max_text_chars
+    assert len(corpus) >= limit
+    assert cost(limit) <= budget < cost(min(len(corpus), 2 * limit))
