@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from service.batching import Batcher
 from service.engines.base import Engine, EngineInput, EngineOutput
-from service.errors import FieldViolation, InvalidInput
 from service.manifest import Manifest, TranslationRoute
 from service.routing import Route
 from service.tokenization import Tokenizer
@@ -56,30 +55,6 @@ class ServedModel:
             bound = math.ceil(manifest.max_length_factor * own) + manifest.max_length_offset
             max_length = max(options.min_length, 1, min(options.max_length, bound))
         return EngineInput(tuple(tokens), tuple(route.target_prefix), max_length)
-
-    def tokenize(
-        self,
-        texts: tuple[str, ...],
-        route: Route,
-        options: ResolvedOptions | None = None,
-        *,
-        relative_limit: bool = True,
-    ) -> list[EngineInput]:
-        """`encode` each text; reject texts longer than the model reads."""
-        inputs = [self.encode(t, route, options, relative_limit=relative_limit) for t in texts]
-        limit = self.manifest.max_input_tokens
-        problems = [
-            FieldViolation(
-                f"texts[{i}]",
-                f"is {len(x.source)} tokens long with the task prefix; model "
-                f"{self.name} reads at most {limit} tokens; shorten or split the text",
-            )
-            for i, x in enumerate(inputs)
-            if len(x.source) > limit
-        ]
-        if problems:
-            raise InvalidInput(problems)
-        return inputs
 
     def _template_tokens(self, route: Route) -> int:
         """Tokens the route's template (and the model's special tokens) add to every text."""
