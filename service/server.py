@@ -124,28 +124,33 @@ class Server:
         started = time.perf_counter()
         # Its own thread, not asyncio's default executor: a SIGTERM during a long load must not
         # make the process wait for the load to finish before it can exit.
-        loader = ThreadPoolExecutor(1, thread_name_prefix="load-models")
+        # The language detector's model loads beside the engines (a second thread); both are
+        # ready before the cache starts its Redis monitor, whose first ping a GIL-holding load
+        # could time out.
+        loader = ThreadPoolExecutor(2, thread_name_prefix="load-models")
+        loop = asyncio.get_running_loop()
+        detecting = None
+        if settings.language_detection:
+            config = DetectionConfig(
+                min_confidence=settings.detection_min_confidence,
+                min_letters=settings.detection_min_letters,
+            )
+            detecting = loop.run_in_executor(loader, LanguageDetector, config)
         try:
-            registry = await asyncio.get_running_loop().run_in_executor(
+            registry = await loop.run_in_executor(
                 loader, Registry.load, settings, self._engine_factory, metrics.BatcherMetrics
             )
+            detector = await detecting if detecting is not None else None
         except ManifestError as exc:
             raise StartupError(f"{exc} (--models / {ENV_PREFIX}MODELS_DIR)") from None
         finally:
             loader.shutdown(wait=False)
         self.registry = registry
+        if not any(m.manifest.translation for m in registry.models):
+            detector = None  # nothing to detect a source language for
         self.cache = build_result_cache(settings)
         if self.cache is not None:
             await self.cache.start()
-        detector = None
-        if settings.language_detection and any(m.manifest.translation for m in registry.models):
-            detector = await asyncio.to_thread(
-                LanguageDetector,
-                DetectionConfig(
-                    min_confidence=settings.detection_min_confidence,
-                    min_letters=settings.detection_min_letters,
-                ),
-            )
         pipeline = Pipeline(
             registry,
             settings.limits,
