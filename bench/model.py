@@ -92,10 +92,7 @@ def load_or_build(
         shutil.rmtree(root)
     root.mkdir(parents=True)
     progress(f"model: building {spec.name} in {root} (a minute or two, once)")
-    hf_dir = root / "hf"
-    sampler = SentenceSampler(make_lexicon(spec.lexicon_size, spec.seed), spec.seed + 1)
-    spm_file = _train_sentencepiece(spec, sampler, root / "spm", progress)
-    _save_checkpoint(spec, spm_file, hf_dir, progress)
+    hf_dir, spm_file, sampler = build_checkpoint(spec, root, progress)
     model_dir = root / "registry" / spec.name
     converter = _convert(spec, hf_dir, model_dir, progress)
     sentences = _pick_inputs(spec, spm_file, sampler)
@@ -103,6 +100,18 @@ def load_or_build(
     shutil.rmtree(hf_dir)  # the checkpoint is only the converter's input; keep the cache small
     marker.write_text(json.dumps({"spec": asdict(spec), "converter": converter}, indent=2))
     return _from_marker(spec, root, json.loads(marker.read_text()))
+
+
+def build_checkpoint(
+    spec: ModelSpec, root: Path, progress: Progress = print
+) -> tuple[Path, Path, SentenceSampler]:
+    """A Hugging Face checkpoint for ``spec`` in ``root/hf`` (random weights, a sentencepiece
+    model trained on the synthetic corpus in ``root/spm``); returns (checkpoint, sentencepiece
+    model, the sentence sampler that made the corpus)."""
+    sampler = SentenceSampler(make_lexicon(spec.lexicon_size, spec.seed), spec.seed + 1)
+    spm_file = _train_sentencepiece(spec, sampler, root / "spm", progress)
+    _save_checkpoint(spec, spm_file, root / "hf", progress)
+    return root / "hf", spm_file, sampler
 
 
 def _from_marker(spec: ModelSpec, root: Path, marker: dict[str, Any]) -> BenchModel:

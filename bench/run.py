@@ -21,8 +21,10 @@ from typing import Any
 from bench import engine, load
 from bench.cache import cache_markdown, run_cache_section
 from bench.documents import documents_markdown, run_documents_section
+from bench.encoder import encoder_markdown, run_encoder_section
 from bench.model import DEFAULT_CACHE, ModelSpec, load_or_build
 from bench.server import RssSampler, batch_counts, serving
+from bench.torch_sections import run_torch_sections
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_REGISTRY = ROOT / "models"
@@ -73,11 +75,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=30.0,
         help="measured time per documents point (a document takes seconds unbatched)",
     )
+    parser.add_argument(
+        "--encoder-only", action="store_true", help="run only the encoder-output cache section"
+    )
+    parser.add_argument("--skip-encoder", action="store_true", help="skip the encoder section")
+    parser.add_argument("--encoder-documents", type=int, default=24, help="documents per mode")
+    parser.add_argument("--encoder-tokens", type=int, default=400, help="tokens per document")
+    parser.add_argument(
+        "--agreement", action="store_true",
+        help="only measure torch vs CTranslate2 and cached vs uncached agreement (demo model)",
+    )  # fmt: skip
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.warmup, args.overload_seconds = 2.0, 0.5, 3.0
         args.documents_seconds = 4.0
+        args.encoder_documents = min(args.encoder_documents, 6)
     args.compute_type = args.compute_type or ("int8" if args.device == "cpu" else "int8_float16")
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
@@ -214,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     cores = os.cpu_count() or 1
 
     progress(f"bench: device={args.device} compute_type={args.compute_type} cores={cores}")
+    if args.agreement or args.encoder_only:
+        return run_torch_sections(args, stamp, log_dir, progress)
     if args.documents_only and args.documents_model == "demo":  # no benchmark model needed
         return _documents_only(args, None, stamp, log_dir)
     model = load_or_build(ModelSpec(), args.cache, progress)
@@ -271,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     documents = (
         None if args.skip_documents else run_documents_section(args, model, log_dir, progress)
     )
+    encoder = None if args.skip_encoder else run_encoder_section(args, log_dir, progress)
 
     summary = {
         "ceiling_greedy_sps": round(best_greedy.sps, 2),
@@ -314,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         "early_return": early,
         "cache": cache,
         "documents": documents,
+        "encoder": encoder,
         "summary": summary,
         "targets": targets,
     }
@@ -418,6 +435,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines += cache_markdown(report["cache"])
     if report.get("documents"):
         lines += documents_markdown(report["documents"])
+    if report.get("encoder"):
+        lines += encoder_markdown(report["encoder"])
     lines += ["", "| target | value | limit | met |", "|---|---:|---:|---|"]
     for name, t in report["targets"].items():
         lines.append(f"| {name} | {t['value']} | {t['target']} | {'yes' if t['met'] else 'NO'} |")

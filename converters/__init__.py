@@ -23,11 +23,14 @@ def convert(
     name: str | None = None,
     force: bool = False,
     overrides: dict[str, Any] | None = None,
+    engine: str = "ctranslate2",
 ) -> Manifest:
     """Convert the checkpoint in ``source_dir`` into a model directory; return its manifest.
 
-    ``overrides`` takes the keys of ``serving.json`` (``translation``, ``summarization``,
-    ``default_options``, ``max_input_tokens``, ``description``) and wins over the sidecar.
+    ``engine`` is ``ctranslate2`` (CTranslate2 files) or ``torch`` (safetensors for the PyTorch
+    engine and its encoder-output cache). ``overrides`` takes the keys of ``serving.json``
+    (``translation``, ``summarization``, ``default_options``, ``max_input_tokens``,
+    ``description``) and wins over the sidecar.
     """
     from converters.base import convert_checkpoint
 
@@ -38,4 +41,5 @@ def convert(
         name=name,
         force=force,
         overrides=overrides,
+        engine=engine,
     )

@@ -32,6 +32,10 @@ QUANTIZATIONS: tuple[str, ...] = (
 )
 
 
+# The engines a model directory can be written for (the manifest's ``engine``).
+ENGINES: tuple[str, ...] = ("ctranslate2", "torch")
+
+
 class ConversionError(Exception):
     """The checkpoint cannot be converted; the message says what to fix."""
 
@@ -117,8 +121,11 @@ def convert_checkpoint(
     name: str | None = None,
     force: bool = False,
     overrides: dict[str, Any] | None = None,
+    engine: str = "ctranslate2",
 ) -> Manifest:
-    if quantization not in QUANTIZATIONS:
+    if engine not in ENGINES:
+        raise ConversionError(f"engine {engine!r} has no converter; expected one of: {ENGINES}")
+    if engine == "ctranslate2" and quantization not in QUANTIZATIONS:
         raise ConversionError(f"quantization {quantization!r} is not one of {QUANTIZATIONS}")
     if output.exists() and any(output.iterdir()) and not force:
         raise ConversionError(f"{output} exists and is not empty; pass --force to replace it")
@@ -132,13 +139,19 @@ def convert_checkpoint(
     output.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     try:
-        family.convert_engine(source, scratch, quantization)
+        if engine == "torch":
+            from converters.torch_writer import write_torch_model
+
+            write_torch_model(source, scratch, quantization)
+        else:
+            family.convert_engine(source, scratch, quantization)
         tokenizer = family.copy_tokenizer(source, scratch)
         manifest = Manifest(
             name=model_name,
             family=family.family,
             tokenizer=tokenizer,
             revision=compute_revision(scratch),
+            engine=engine,
             quantization=quantization,
             translation=spec.translation,
             summarization=spec.summarization,
@@ -150,6 +163,7 @@ def convert_checkpoint(
                 "model_type": config.get("model_type"),
                 "converted_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
                 **family.versions(),
+                **_torch_version(engine),
             },
         )
         write_manifest(scratch, manifest)
@@ -183,3 +197,11 @@ def _serving_spec(
             "--task translation --source-language L --target-language L (or --task summarization)"
         )
     return spec
+
+
+def _torch_version(engine: str) -> dict[str, str]:
+    if engine != "torch":
+        return {}
+    import torch
+
+    return {"torch": str(torch.__version__)}

@@ -31,22 +31,51 @@ def source_vocabulary(model_dir: Path) -> set[str]:
 
 
 def smoke_test(model_dir: Path) -> None:
-    import ctranslate2
-
     manifest = load_manifest(model_dir)
     tokenizer = load_tokenizer(manifest.tokenizer, model_dir)
     tokens = tokenizer.encode(SAMPLE)
-    vocabulary = source_vocabulary(model_dir)
+    if manifest.engine == "torch":
+        from converters.torch_writer import torch_vocabulary
+
+        _check_vocabulary(tokens, torch_vocabulary(model_dir))
+        _smoke_test_torch(model_dir, tokens)
+    else:
+        _check_vocabulary(tokens, source_vocabulary(model_dir))
+        _smoke_test_ct2(model_dir, tokens)
+
+
+def _check_vocabulary(tokens: list[str], vocabulary: set[str]) -> None:
     missing = [t for t in tokens if t not in vocabulary]
     if len(missing) > len(tokens) // 2:
         raise VerificationError(
             f"{len(missing)} of {len(tokens)} tokenizer pieces are not in the engine vocabulary "
             f"(e.g. {missing[:5]}); the tokenizer files do not match the model"
         )
+
+
+def _smoke_test_ct2(model_dir: Path, tokens: list[str]) -> None:
+    import ctranslate2
+
     try:
         translator = ctranslate2.Translator(str(model_dir), device="cpu", compute_type="default")
         result = translator.translate_batch([tokens], beam_size=1, max_decoding_length=4)
     except (RuntimeError, ValueError) as exc:
         raise VerificationError(f"the engine cannot run the converted model: {exc}") from exc
     if not result or not result[0].hypotheses:
+        raise VerificationError("the converted model produced no output for a sample input")
+
+
+def _smoke_test_torch(model_dir: Path, tokens: list[str]) -> None:
+    from converters.torch_writer import open_torch_engine
+    from service.engines.base import EngineInput
+    from service.types import ResolvedOptions
+
+    engine = open_torch_engine(model_dir)
+    try:
+        (output,) = engine.generate([EngineInput(tuple(tokens))], ResolvedOptions(max_length=4))
+    except (RuntimeError, ValueError) as exc:
+        raise VerificationError(f"the torch engine cannot run the converted model: {exc}") from exc
+    finally:
+        engine.close()
+    if not output.hypotheses:
         raise VerificationError("the converted model produced no output for a sample input")

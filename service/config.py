@@ -29,6 +29,8 @@ COMPUTE_TYPES = (
     "float16", "bfloat16", "float32",
 )  # fmt: skip
 LOG_FORMATS = ("json", "console")
+CACHE_MODES = ("on", "off", "result", "encoder")
+CACHE_DTYPES = ("auto", "float32", "float16", "bfloat16")
 # A GPU batch takes a few ms, so the CPU default wait for company (50 ms) would dominate its
 # latency; 5 ms is a tenth of that, not measured here (no GPU was at hand).
 GPU_MAX_WAIT_MS = 5.0
@@ -111,8 +113,20 @@ class Settings:
     max_message_bytes: int = setting(
         0, "largest request message accepted (0 = what the limits allow: texts x chars x 4 + 64K)"
     )
-    cache: Literal["on", "off"] = setting("on", "result cache (off: every text is decoded)")
+    cache: Literal["on", "off", "result", "encoder"] = setting(
+        "on", "caches to run: on (results, and encoder outputs for torch models), off (every "
+        "text is decoded from scratch), result or encoder (only that one)",
+    )  # fmt: skip
     cache_memory_mb: int = setting(64, "in-process result cache size in MiB (0 = no memory tier)")
+    encoder_cache_memory_mb: int = setting(
+        256, "in-process encoder-output cache size in MiB, torch models only (0 = no memory tier)"
+    )
+    encoder_cache_dtype: Literal["auto", "float32", "float16", "bfloat16"] = setting(
+        "auto", "dtype encoder outputs are cached in (auto: float16 for float32 engines, 2 "
+        "bytes a value, float32 for an output beyond float16's range; half-precision engines "
+        "store what they compute). Fresh outputs are rounded through it, so hits and misses "
+        "decode alike",
+    )  # fmt: skip
     redis_url: str = setting(
         "", "Redis for the shared cache tier, e.g. redis://127.0.0.1:6379/0 (rediss:// and "
         "passwords work; empty = no Redis tier)",
@@ -229,11 +243,19 @@ class Settings:
             )
         if not -1 <= self.engine_nice <= 19:
             raise SettingsError(f"engine_nice is {self.engine_nice}; expected 0-19 (-1 = auto)")
-        if self.cache not in ("on", "off"):
-            raise SettingsError(f"cache is {self.cache!r}; expected one of: ('on', 'off')")
-        if self.cache_memory_mb < 0 or self.cache_ttl_seconds < 1 or self.redis_timeout_ms <= 0:
+        for name, allowed in (("cache", CACHE_MODES), ("encoder_cache_dtype", CACHE_DTYPES)):
+            if getattr(self, name) not in allowed:
+                raise SettingsError(
+                    f"{name} is {getattr(self, name)!r}; expected one of: {allowed}"
+                )
+        if (
+            min(self.cache_memory_mb, self.encoder_cache_memory_mb) < 0
+            or self.cache_ttl_seconds < 1
+            or self.redis_timeout_ms <= 0
+        ):
             raise SettingsError(
-                "cache_memory_mb must be >= 0, cache_ttl_seconds >= 1 and redis_timeout_ms > 0"
+                "cache_memory_mb and encoder_cache_memory_mb must be >= 0, cache_ttl_seconds "
+                ">= 1 and redis_timeout_ms > 0"
             )
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError(

@@ -88,8 +88,20 @@ CACHE_STORES = Counter(
     "s2s_cache_stores_total", "Entries written to the cache, by model, kind and tier.",
     ["model", "kind", "tier"],
 )  # fmt: skip
-CACHE_BYTES = Gauge("s2s_cache_bytes", "Bytes held by an in-process cache tier.", ["tier"])
-CACHE_ENTRIES = Gauge("s2s_cache_entries", "Entries held by an in-process cache tier.", ["tier"])
+CACHE_STORED_BYTES = Counter(
+    "s2s_cache_stored_bytes_total",
+    "Bytes of the values written to the cache, by model, kind and tier.",
+    ["model", "kind", "tier"],
+)
+CACHE_BYTES = Gauge(
+    "s2s_cache_bytes",
+    "Bytes held by an in-process cache tier (memory: results; encoder_memory: encoder outputs).",
+    ["tier"],
+)
+CACHE_ENTRIES = Gauge(
+    "s2s_cache_entries", "Entries held by an in-process cache tier (memory, encoder_memory).",
+    ["tier"],
+)  # fmt: skip
 CACHE_REDIS_UP = Gauge(
     "s2s_cache_redis_up", "1 when the Redis cache tier answers its health pings (0: down or off)."
 )
@@ -135,6 +147,19 @@ TRUNCATED_TEXTS = Counter(
     "s2s_truncated_texts_total",
     "Texts cut to the model's input limit (truncation HEAD), by model.",
     ["model"],
+)
+ENCODER_SECONDS_SAVED = Counter(
+    "s2s_encoder_seconds_saved_total",
+    "Encoder seconds not spent: the measured encoder time of the encoder outputs served from "
+    "the cache, by model.",
+    ["model"],
+)
+ENGINE_PHASE_SECONDS = Histogram(
+    "s2s_engine_phase_seconds",
+    "Time per engine call in each phase (encoder, decoder), by model; engines that cannot "
+    "split the phases (CTranslate2) do not report it.",
+    ["model", "phase"],
+    buckets=(0.001, 0.0025, *_LATENCY_BUCKETS),
 )
 BUILD_INFO = Gauge("s2s_build_info", "Always 1; the running build.", ["version", "revision"])
 

@@ -9,38 +9,25 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
 from service.batching import Batcher, BatchObserver
 from service.config import Settings
-from service.engines.base import Engine
+from service.engines.factory import EngineContext, EngineFactory, default_engine_factory
 from service.manifest import MANIFEST_FILE, ManifestError, compute_revision, load_manifest
 from service.model import ServedModel
 from service.routing import Route, Router
 from service.tokenization import load_tokenizer
 from service.types import Task
 
+if TYPE_CHECKING:
+    from service.cache.encoder import EncoderCache
+
 log = structlog.get_logger(__name__)
 
-EngineFactory = Callable[[Path, str, Settings], Engine]
-"""(model directory, model family, settings) → engine."""
-
-
-def ct2_engine_factory(model_dir: Path, family: str, settings: Settings) -> Engine:
-    from service.engines.ct2 import CT2Engine
-
-    inter, intra = settings.resolve_threads()
-    return CT2Engine(
-        model_dir,
-        device=settings.device,
-        device_index=settings.device_index,
-        compute_type=settings.compute_type_for(family),
-        inter_threads=inter,
-        intra_threads=intra,
-        thread_nice=settings.resolve_engine_nice(),
-    )
+__all__ = ["EngineContext", "EngineFactory", "Registry", "default_engine_factory"]
 
 
 class Registry:
@@ -52,10 +39,15 @@ class Registry:
     def load(
         cls,
         settings: Settings,
-        engine_factory: EngineFactory = ct2_engine_factory,
+        engine_factory: EngineFactory = default_engine_factory,
         observer_factory: Callable[[str], BatchObserver] | None = None,
+        encoder_cache: EncoderCache | None = None,
     ) -> Registry:
-        """Load every model directory under ``settings.models_dir``; fail loudly on a broken one."""
+        """Load every model directory under ``settings.models_dir``; fail loudly on a broken one.
+
+        Each manifest's ``engine`` picks the engine (``engine_factory``); ``encoder_cache`` is
+        offered to engines that reuse encoder outputs (the torch engine)."""
+        context = EngineContext(settings, encoder_cache)
         root = settings.models_dir
         model_dirs = sorted(p.parent for p in root.glob(f"*/{MANIFEST_FILE}"))
         if (root / MANIFEST_FILE).is_file():
@@ -76,7 +68,7 @@ class Registry:
                     f"{model_dir}: files do not match the manifest's revision "
                     f"({manifest.revision}, files give {revision}); re-run s2s convert"
                 )
-            engine = engine_factory(model_dir, manifest.family, settings)
+            engine = engine_factory(model_dir, manifest, context)
             observer = observer_factory(manifest.name) if observer_factory else None
             batcher = Batcher(engine, settings.batching, name=manifest.name, observer=observer)
             models.append(
@@ -93,6 +85,7 @@ class Registry:
                 model=manifest.name,
                 revision=revision,
                 family=manifest.family,
+                engine=engine.info.engine,
                 device=engine.info.device,
                 compute_type=engine.info.compute_type,
                 parallelism=engine.parallelism,

@@ -26,14 +26,14 @@ from service import metrics
 from service.api import seq2seq_pb2 as pb
 from service.api import seq2seq_pb2_grpc as pb_grpc
 from service.auth import TokenFile, TokenFileError
-from service.cache import ResultCache, build_result_cache
+from service.cache import Caches, build_caches
 from service.config import ENV_PREFIX, Settings
 from service.documents.detection import DetectionConfig, LanguageDetector
 from service.interceptors import ServiceInterceptor
 from service.manifest import Manifest, ManifestError
 from service.model import ServedModel
 from service.pipeline import Pipeline
-from service.registry import EngineFactory, Registry, ct2_engine_factory
+from service.registry import EngineFactory, Registry, default_engine_factory
 from service.servicer import Seq2SeqServicer
 from service.tls import ReloadingCertificates, TlsFileError
 from service.types import DecodingOptions, GenerationRequest, Task
@@ -66,7 +66,7 @@ def _flag(name: str) -> str:
 class Server:
     """One running service: owns the gRPC server, the registry and the shutdown sequence."""
 
-    def __init__(self, settings: Settings, engine_factory: EngineFactory = ct2_engine_factory):
+    def __init__(self, settings: Settings, engine_factory: EngineFactory = default_engine_factory):
         self.settings = settings
         self._engine_factory = engine_factory
         security = settings.security
@@ -100,7 +100,7 @@ class Server:
         )
         self.health = health.aio.HealthServicer()
         self.registry: Registry | None = None
-        self.cache: ResultCache | None = None
+        self.caches = Caches()
         self.port = 0
         self._servicer = Seq2SeqServicer()
         self._watcher: asyncio.Task[None] | None = None
@@ -122,6 +122,8 @@ class Server:
         log.info("listening", host=settings.host, port=self.port, tls=self.certificates is not None)
         self._watcher = asyncio.create_task(self._watch_files())
         started = time.perf_counter()
+        # Built before the engines (torch engines get the encoder cache), started after them.
+        self.caches = caches = build_caches(settings)
         # Its own thread, not asyncio's default executor: a SIGTERM during a long load must not
         # make the process wait for the load to finish before it can exit.
         # The language detector's model loads beside the engines (a second thread); both are
@@ -138,7 +140,12 @@ class Server:
             detecting = loop.run_in_executor(loader, LanguageDetector, config)
         try:
             registry = await loop.run_in_executor(
-                loader, Registry.load, settings, self._engine_factory, metrics.BatcherMetrics
+                loader,
+                Registry.load,
+                settings,
+                self._engine_factory,
+                metrics.BatcherMetrics,
+                caches.encoder,
             )
             detector = await detecting if detecting is not None else None
         except ManifestError as exc:
@@ -148,13 +155,11 @@ class Server:
         self.registry = registry
         if not any(m.manifest.translation for m in registry.models):
             detector = None  # nothing to detect a source language for
-        self.cache = build_result_cache(settings)
-        if self.cache is not None:
-            await self.cache.start()
+        await caches.start()  # the Redis monitor, and the encoder cache binds to this loop
         pipeline = Pipeline(
             registry,
             settings.limits,
-            cache=self.cache,
+            cache=caches.results,
             detector=detector,
             log_text=settings.log_text,
         )
@@ -241,9 +246,8 @@ class Server:
         idle = self.registry.close_engines() if self.registry is not None else True
         if self._servicer.pipeline is not None:
             self._servicer.pipeline.close()
-        if self.cache is not None:
-            # Pending cache writes get a moment (within the shutdown margin), then are dropped.
-            await self.cache.close(timeout=CACHE_CLOSE_S)
+        # Pending cache writes get a moment (within the shutdown margin), then are dropped.
+        await self.caches.close(timeout=CACHE_CLOSE_S)
         if self.port:
             log.info("stopped", engines_idle=idle)
         return idle
@@ -291,7 +295,7 @@ def warmup_request(manifest: Manifest) -> GenerationRequest:
     )
 
 
-async def serve(settings: Settings, engine_factory: EngineFactory = ct2_engine_factory) -> bool:
+async def serve(settings: Settings, engine_factory: EngineFactory = default_engine_factory) -> bool:
     """Run until SIGTERM or SIGINT, then stop gracefully. Returns whether every engine call
     finished (False: one is still running and the caller should exit without waiting for it).
     Raises `StartupError` when the server cannot start."""

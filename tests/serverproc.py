@@ -48,8 +48,10 @@ def scrape(port: int, metric: str, **labels: str) -> float:
     wanted = [f'{k}="{v}"' for k, v in labels.items()]
     total = 0.0
     for line in text.splitlines():
-        if line.startswith((metric + "{", metric + " ")) and all(w in line for w in wanted):
-            total += float(line.rsplit(" ", 1)[1])
+        if line.startswith((metric + "{", metric + " ")):
+            names = line.split("}", 1)[0] if "{" in line else ""
+            if all(w in names for w in wanted):
+                total += float(line.rsplit(" ", 1)[1])
     return total
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from service.manifest import TranslationRoute
@@ -67,3 +69,13 @@ def result_scope(
     digest = hashlib.sha256(json.dumps(scope, sort_keys=True).encode())
     digest.update(b"\0")  # the scope ends here; the text follows
     return KeyScope(RESULT_PREFIX, digest)
+
+
+def encoder_key(revision: str, input_ids: Sequence[int]) -> str:
+    """The key of one source's encoder output: the model revision and the encoder's input token
+    ids, nothing else, so every target language, task route and option set that feeds the
+    encoder the same ids shares one entry (the decoder side never enters the key)."""
+    digest = hashlib.sha256(revision.encode("utf-8"))
+    digest.update(b"\0")
+    digest.update(struct.pack(f"<{len(input_ids)}I", *input_ids))
+    return ENCODER_PREFIX + digest.hexdigest()

@@ -35,6 +35,9 @@ def test_flags_beat_environment(tmp_path: Path) -> None:
         ({"S2S_TLS_CERT": "/nonexistent", "S2S_TLS_KEY": "/nonexistent"}, "--tls-cert"),
         ({"S2S_AUTH_TOKENS_FILE": "/nonexistent"}, "S2S_AUTH_TOKENS_FILE"),
         ({"S2S_MAX_CONCURRENT_RPCS": "0"}, "max_concurrent_rpcs must be at least 1"),
+        ({"S2S_CACHE": "sometimes"}, "cache is 'sometimes'; expected one of"),
+        ({"S2S_ENCODER_CACHE_DTYPE": "int8"}, "encoder_cache_dtype is 'int8'"),
+        ({"S2S_ENCODER_CACHE_MEMORY_MB": "-1"}, "encoder_cache_memory_mb must be >= 0"),
     ],
 )
 def test_bad_values_are_rejected(env: dict[str, str], phrase: str) -> None:
