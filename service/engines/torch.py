@@ -270,8 +270,10 @@ class TorchEngine(Engine):
         output limits (``caps``, generated tokens) and each output is cut to its own, as the
         CTranslate2 engine does; ``should_stop`` ends it early (outputs then discarded)."""
         hidden, mask = stack_states(states)
+        longest = max(caps)
         kwargs: dict[str, Any] = generation_kwargs(
-            replace(options, max_length=max(caps)), self._special
+            replace(options, max_length=longest, min_length=min(options.min_length, longest)),
+            self._special,
         )
         if watch is not None:
             kwargs["stopping_criteria"] = watch.criteria()
