@@ -2,7 +2,9 @@
 
 Phases (each prints progress): build or reuse the Marian-base benchmark model, the engine
 ceiling, the batched service at each concurrency (greedy and beam 4), the same service with
-batching off, 10x overload, and the early-return experiment on the demo model. Results go to
+batching off, 10x overload, the early-return experiment on the demo model, the result cache
+(`bench.cache`) and the torch engine's encoder-output cache (`bench.encoder`; ``--encoder-only``
+runs it alone, ``--agreement`` measures torch vs CTranslate2 agreement). Results go to
 ``bench-results/<timestamp>.json`` (+ ``.png`` and ``.md``); see docs/benchmarks.md.
 """
 
