@@ -300,7 +300,15 @@ class TorchEngine(Engine):
                 )
             )
             for hyps, limit in zip(
-                hypotheses(result, self._special, options, len(prefix)), keep, strict=True
+                hypotheses(
+                    result,
+                    self._special,
+                    options,
+                    len(prefix),
+                    watch.lengths() if watch is not None else None,
+                ),
+                keep,
+                strict=True,
             )
         ]
 

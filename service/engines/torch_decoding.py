@@ -72,24 +72,34 @@ def generation_kwargs(options: ResolvedOptions, ids: SpecialIds) -> dict[str, An
 
 
 def hypotheses(
-    output: Any, ids: SpecialIds, options: ResolvedOptions, prefix_length: int
+    output: Any,
+    ids: SpecialIds,
+    options: ResolvedOptions,
+    prefix_length: int,
+    lengths: list[tuple[int, int]] | None = None,
 ) -> list[list[tuple[list[int], float]]]:
     """Per input: its hypotheses as (token ids without the start token and EOS, score).
 
     ``output`` is what ``generate`` returned for a batch whose decoder inputs were the start
     token plus ``prefix_length`` forced tokens; the forced tokens stay in the ids (as in
-    CTranslate2's output) and are not scored.
+    CTranslate2's output) and are not scored. ``lengths`` (from a `StepWatcher`) gives per row
+    the generated tokens to keep and the steps to score, for rows it ended (padding follows).
     """
     sequences = output.sequences.tolist()
     n = options.num_hypotheses
     if output.get("sequences_scores") is not None:
         scores = [float(s) for s in output.sequences_scores.tolist()]
     else:
-        scores = _step_scores(output, sequences, ids, options.length_penalty, prefix_length)
-    per_input = []
-    for start in range(0, len(sequences), n):
-        per_input.append([(_tokens(sequences[k], ids), scores[k]) for k in range(start, start + n)])
-    return per_input
+        scores = _step_scores(
+            output, sequences, ids, options.length_penalty, prefix_length, lengths
+        )
+    rows = [_tokens(sequence, ids) for sequence in sequences]
+    if lengths is not None:
+        rows = [row[: prefix_length + kept] for row, (kept, _) in zip(rows, lengths, strict=True)]
+    return [
+        [(rows[k], scores[k]) for k in range(start, start + n)]
+        for start in range(0, len(sequences), n)
+    ]
 
 
 def _tokens(sequence: list[int], ids: SpecialIds) -> list[int]:
@@ -105,6 +115,7 @@ def _step_scores(
     ids: SpecialIds,
     length_penalty: float,
     prefix_length: int,
+    lengths: list[tuple[int, int]] | None = None,
 ) -> list[float]:
     """Greedy / sampling scores from the per-step (processed) logits, as CTranslate2 sums them:
     every generated token up to and including EOS."""
@@ -117,9 +128,12 @@ def _step_scores(
     chosen = output.sequences[:, first : first + steps].unsqueeze(-1)
     picked = log_probs.gather(-1, chosen).squeeze(-1).tolist()
     scores = []
-    for row, sequence in zip(picked, sequences, strict=True):
+    for k, (row, sequence) in enumerate(zip(picked, sequences, strict=True)):
         generated = sequence[first:]
-        length = generated.index(ids.eos) + 1 if ids.eos in generated else len(generated)
+        if lengths is not None:
+            length = lengths[k][1]
+        else:
+            length = generated.index(ids.eos) + 1 if ids.eos in generated else len(generated)
         total = sum(row[:length])
         scores.append(total / max(1, length) ** length_penalty)
     return scores
@@ -168,6 +182,11 @@ class StepWatcher:
         self._should_stop = should_stop
         self._done = [False] * len(members)
         self._counts = [0] * len(members)
+        self._ended = [False] * len(members)  # by its end-of-sequence token
+
+    def lengths(self) -> list[tuple[int, int]]:
+        """Per row: (generated tokens to keep, steps to score: the EOS step included)."""
+        return [(n, n + ended) for n, ended in zip(self._counts, self._ended, strict=True)]
 
     def criteria(self) -> Any:
         from transformers import StoppingCriteria, StoppingCriteriaList
@@ -189,7 +208,7 @@ class StepWatcher:
                 if self._stop_input is not None and self._stop_input(index):
                     self._done[row] = True  # its partial output is reported and discarded
                 elif token_id == self._eos:
-                    self._done[row] = True
+                    self._done[row] = self._ended[row] = True
                 else:
                     self._counts[row] += 1
                     if self._on_token is not None:

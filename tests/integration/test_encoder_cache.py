@@ -150,3 +150,18 @@ def test_the_torch_engine_metrics_move(cached: ServerProcess) -> None:
     assert cached.metric("s2s_cache_stores_total", kind="encoder", tier="memory") > 0
     assert cached.metric("s2s_cache_bytes", tier="encoder_memory") > 0
     assert cached.metric("s2s_cache_entries", tier="encoder_memory") > 0
+
+
+def test_the_torch_engine_streams_tokens_and_the_pieces_make_the_result(
+    cached: ServerProcess,
+) -> None:
+    text = "The young woman sees the big dog in the park because it is playing."
+    with Seq2SeqClient(cached.target) as client:
+        events = list(
+            client.translate_stream([text], "en", "de", options=DecodingOptions(beam_size=1))
+        )
+        whole = client.translate([text], "en", "de", options=DecodingOptions(beam_size=1))
+    pieces = [e.delta for e in events if e.delta]
+    final = [e.result for e in events if e.result is not None]
+    assert len(pieces) > 1  # token by token, not one piece at the end
+    assert len(final) == 1 and final[0].text == "".join(pieces).strip() == whole.results[0].text

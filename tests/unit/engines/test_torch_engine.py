@@ -162,3 +162,27 @@ def test_decoding_stops_when_asked(
     stopped = engine.generate(inputs[:4], forced, should_stop=stop_now)
     assert polls >= 1
     assert all(len(o.hypotheses[0].tokens) < 200 for o in stopped)  # ended early, beams too
+
+
+def test_greedy_tokens_stream_as_generated_and_one_input_can_stop_alone(
+    engine: TorchEngine, inputs: list[EngineInput]
+) -> None:
+    greedy = ResolvedOptions(max_length=40)
+    assert engine.steps_observable(greedy)
+    assert not engine.steps_observable(ResolvedOptions(beam_size=2))
+    forced = inputs[0].source[1:2]  # a forced prefix is not streamed: it was not generated
+    batch = [EngineInput(inputs[0].source, forced), *inputs[1:4]]
+    streamed: dict[int, list[str]] = {i: [] for i in range(len(batch))}
+    outputs = engine.generate(
+        batch, greedy, on_token=lambda i, token: streamed[i].append(token),
+        stop_input=lambda i: i == 3 and len(streamed[3]) >= 2,
+    )  # fmt: skip
+    for i in range(3):  # every generated token, in order, and nothing else
+        assert (
+            forced + tuple(streamed[i])
+            if i == 0
+            else tuple(streamed[i]) == (outputs[i].hypotheses[0].tokens)
+        )
+    assert len(streamed[3]) == 2  # its caller left: no further tokens for it, the others go on
+    assert len(outputs[3].hypotheses[0].tokens) == 2
+    assert tokens(outputs[:3]) == tokens(engine.generate(batch[:3], greedy))
