@@ -121,7 +121,8 @@ class EncoderCache:
         try:
             return future.result(timeout=redis.timeout_s * 2 + _LOOP_SLACK_S)
         except Exception as exc:  # a timeout, or anything else: the cache never fails a call
-            future.cancel()
+            # Not cancelled: the lookup ends by itself within its own timeout, and cancelling a
+            # Redis command from outside can leave its pooled connection half-read.
             metrics.CACHE_REDIS_ERRORS.labels("get").inc()
             if not isinstance(exc, concurrent.futures.TimeoutError | asyncio.CancelledError):
                 log.warning("encoder_cache_redis_failed", error=repr(exc))

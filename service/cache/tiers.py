@@ -8,6 +8,7 @@ is noticed, logged and skipped once for both; each has its own in-process LRU bu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,7 +43,10 @@ class Caches:
         closing = [c.close(timeout) for c in (self.results, self.encoder) if c is not None]
         await asyncio.gather(*closing)
         if self.redis is not None:
-            await self.redis.close()
+            # Bounded: a shutdown must never wait on a Redis that stopped answering.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(timeout, 0.5)):
+                    await self.redis.close()
 
 
 def build_caches(settings: Settings) -> Caches:
