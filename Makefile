@@ -6,10 +6,12 @@ RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
+# `buf breaking` compares the contract with this one (override, e.g. with a release tag).
+BUF_AGAINST ?= .git\#branch=main,subdir=proto
 HOST ?= 127.0.0.1
 PORT ?= 50051
 
-.PHONY: run install dev test pytest lint proto demo-model bench clean deploy-files image-test
+.PHONY: run install dev test pytest lint breaking proto demo-model bench clean deploy-files image-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +46,11 @@ lint: $(DEV_STAMP) $(BUF)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BUF) lint
+	$(MAKE) --no-print-directory breaking
+
+# The public contract only grows: no field renumbered, retyped or removed (against main).
+breaking: $(BUF)
+	$(BUF) breaking proto --against '$(BUF_AGAINST)'
 
 proto: $(DEV_STAMP)
 	$(BIN)/python scripts/gen_proto.py

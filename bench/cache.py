@@ -54,7 +54,10 @@ def _requests(
         if draw.random() < hit_share:
             texts.append(hot[i % len(hot)])
         else:  # a sentence nobody sent before
-            texts.append(f"{sentences[i % len(sentences)]} {i // len(sentences) + 1}")
+            # The number goes inside the sentence: after its full stop it would be a segment
+            # of its own (kept verbatim) and the sentence a cache hit.
+            sentence = sentences[i % len(sentences)].rstrip(".")
+            texts.append(f"{sentence} {i // len(sentences) + 1}.")
     return build(hot), build(texts)
 
 

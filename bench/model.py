@@ -122,6 +122,18 @@ def load_or_build(
     return _from_marker(spec, root, json.loads(marker.read_text()))
 
 
+def build_checkpoint(
+    spec: ModelSpec, root: Path, progress: Progress = print
+) -> tuple[Path, Path, SentenceSampler]:
+    """A Hugging Face checkpoint for ``spec`` in ``root/hf`` (random weights, a sentencepiece
+    model trained on the synthetic corpus in ``root/spm``); returns (checkpoint, sentencepiece
+    model, the sentence sampler that made the corpus)."""
+    sampler = SentenceSampler(make_lexicon(spec.lexicon_size, spec.seed), spec.seed + 1)
+    spm_file = _train_sentencepiece(spec, sampler, root / "spm", progress)
+    _save_checkpoint(spec, spm_file, root / "hf", progress)
+    return root / "hf", spm_file, sampler
+
+
 def _from_marker(spec: ModelSpec, root: Path, marker: dict[str, Any]) -> BenchModel:
     from service.manifest import load_manifest
 

@@ -2,7 +2,9 @@
 
 Phases (each prints progress): build or reuse the Marian-base benchmark model, the engine
 ceiling, the batched service at each concurrency (greedy and beam 4), the same service with
-batching off, 10x overload, and the early-return experiment on the demo model. Results go to
+batching off, 10x overload, the early-return experiment on the demo model, the result cache
+(`bench.cache`) and the torch engine's encoder-output cache (`bench.encoder`; ``--encoder-only``
+runs it alone, ``--agreement`` measures torch vs CTranslate2 agreement). Results go to
 ``bench-results/<timestamp>.json`` (+ ``.png`` and ``.md``); see docs/benchmarks.md.
 """
 
@@ -20,9 +22,12 @@ from typing import Any
 
 from bench import engine, load
 from bench.cache import cache_markdown, run_cache_section
+from bench.documents import documents_markdown, run_documents_section
+from bench.encoder import encoder_markdown, run_encoder_section
 from bench.families import engine_inputs, families_markdown, family_line, parse_families
 from bench.model import DEFAULT_CACHE, ModelSpec, load_or_build, spec_for
 from bench.server import RssSampler, batch_counts, serving
+from bench.torch_sections import run_torch_sections
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_REGISTRY = ROOT / "models"
@@ -68,10 +73,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--families-only", action="store_true", help="run only the --families lines"
     )
+    parser.add_argument("--skip-documents", action="store_true", help="skip the documents section")
+    parser.add_argument(
+        "--documents-only", action="store_true", help="run only the documents section"
+    )
+    parser.add_argument(
+        "--documents-model",
+        choices=["bench", "demo"],
+        default="bench",
+        help="documents section: the benchmark model (forced lengths) or the demo model",
+    )
+    parser.add_argument(
+        "--documents-seconds",
+        type=float,
+        default=30.0,
+        help="measured time per documents point (a document takes seconds unbatched)",
+    )
+    parser.add_argument(
+        "--encoder-only", action="store_true", help="run only the encoder-output cache section"
+    )
+    parser.add_argument("--skip-encoder", action="store_true", help="skip the encoder section")
+    parser.add_argument("--encoder-documents", type=int, default=24, help="documents per mode")
+    parser.add_argument("--encoder-tokens", type=int, default=400, help="tokens per document")
+    parser.add_argument(
+        "--agreement", action="store_true",
+        help="only measure torch vs CTranslate2 and cached vs uncached agreement (demo model)",
+    )  # fmt: skip
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.warmup, args.overload_seconds = 2.0, 0.5, 3.0
+        args.documents_seconds = 4.0
+        args.encoder_documents = min(args.encoder_documents, 6)
     args.compute_type = args.compute_type or ("int8" if args.device == "cpu" else "int8_float16")
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
@@ -208,9 +241,15 @@ def main(argv: list[str] | None = None) -> int:
     cores = os.cpu_count() or 1
 
     progress(f"bench: device={args.device} compute_type={args.compute_type} cores={cores}")
+    if args.agreement or args.encoder_only:
+        return run_torch_sections(args, stamp, log_dir, progress)
     if args.families_only:
         return _families_only(args, stamp, log_dir)
+    if args.documents_only and args.documents_model == "demo":  # no benchmark model needed
+        return _documents_only(args, None, stamp, log_dir)
     model = load_or_build(spec_for(args.family), args.cache, progress)
+    if args.documents_only:
+        return _documents_only(args, model, stamp, log_dir)
 
     from service.config import Settings
 
@@ -257,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
     early = None if args.skip_early_return else _early_return(args, log_dir)
     cache = None if args.skip_cache else run_cache_section(args, model, flags, log_dir, progress)
     families = [family_line(args, f, log_dir, progress) for f in args.families]
+    documents = (
+        None if args.skip_documents else run_documents_section(args, model, log_dir, progress)
+    )
+    encoder = None if args.skip_encoder else run_encoder_section(args, log_dir, progress)
 
     summary = {
         "ceiling_greedy_sps": round(best_greedy.sps, 2),
@@ -301,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
         "early_return": early,
         "cache": cache,
         "families": families,
+        "documents": documents,
+        "encoder": encoder,
         "summary": summary,
         "targets": targets,
     }
@@ -349,6 +394,17 @@ def _families_only(args: argparse.Namespace, stamp: str, log_dir: Path) -> int:
     json_path = args.out / f"{stamp}-families.json"
     json_path.write_text(json.dumps(report, indent=2) + "\n")
     print("\n".join(families_markdown(lines, args.out_tokens)))
+    progress(f"wrote {json_path}")
+    return 0
+
+
+def _documents_only(args: argparse.Namespace, model: Any, stamp: str, log_dir: Path) -> int:
+    section = run_documents_section(args, model, log_dir, progress)
+    command = "python -m bench " + " ".join(sys.argv[1:])
+    report = {"meta": {"command": command, "versions": _versions()}, "documents": section}
+    json_path = args.out / f"{stamp}-documents.json"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    print("\n".join(documents_markdown(section)))
     progress(f"wrote {json_path}")
     return 0
 
@@ -417,6 +473,10 @@ def markdown(report: dict[str, Any]) -> str:
     if report.get("cache"):
         lines += cache_markdown(report["cache"])
     lines += families_markdown(report.get("families") or [], meta["out_tokens"])
+    if report.get("documents"):
+        lines += documents_markdown(report["documents"])
+    if report.get("encoder"):
+        lines += encoder_markdown(report["encoder"])
     lines += ["", "| target | value | limit | met |", "|---|---:|---:|---|"]
     for name, t in report["targets"].items():
         lines.append(f"| {name} | {t['value']} | {t['target']} | {'yes' if t['met'] else 'NO'} |")

@@ -20,7 +20,7 @@ def convert(
     source: str | Path,
     output_dir: str | Path,
     *,
-    quantization: str = "int8",
+    quantization: str | None = None,
     name: str | None = None,
     force: bool = False,
     overrides: dict[str, Any] | None = None,
@@ -33,6 +33,8 @@ def convert(
 ) -> Manifest:
     """Convert the checkpoint at ``source`` into a model directory; return its manifest.
 
+    ``engine`` is ``ctranslate2`` (default) or ``torch`` (safetensors for the PyTorch engine and
+    its encoder-output cache); ``quantization`` defaults to the engine's (int8, float32).
     ``overrides`` takes the keys of ``serving.json`` (``translation``, ``summarization``,
     ``default_options``, ``max_input_tokens``, ``description``) and wins over the sidecar.
     ``family`` is needed only where ``config.json`` cannot tell (``pytorch-transformer``, with

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from converters.base import QUANTIZATIONS, ConversionError
+from converters.base import ConversionError
 from converters.registry import FAMILIES
 from converters.writers import WRITERS
 from service.manifest import ManifestError
@@ -36,10 +36,15 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
         help="model.json describing an own PyTorch Transformer (--family pytorch-transformer)",
     )  # fmt: skip
     parser.add_argument(
-        "--quantization", default="int8", choices=QUANTIZATIONS,
-        help="weight type (default int8: best on CPU; GPUs: int8_float16, float16, bfloat16)",
+        "--engine", default="ctranslate2", choices=sorted(WRITERS),
+        help="engine that serves the model (default ctranslate2; torch: PyTorch weights for the "
+        "torch engine, which caches encoder outputs; Hugging Face families only)",
     )  # fmt: skip
-    parser.add_argument("--engine", default="ctranslate2", choices=sorted(WRITERS))
+    parser.add_argument(
+        "--quantization", choices=sorted({q for w in WRITERS.values() for q in w.quantizations}),
+        help="weight type (ctranslate2: default int8, best on CPU; GPUs: int8_float16, float16, "
+        "bfloat16. torch: float32 (default), float16, bfloat16)",
+    )  # fmt: skip
     parser.add_argument("--name", help="model name clients use (default: serving.json or dir)")
     parser.add_argument("--force", action="store_true", help="replace OUTPUT_DIR if it exists")
     parser.add_argument(

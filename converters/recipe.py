@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from converters.base import QUANTIZATIONS, Checkpoint, ConversionError, ConvertOptions
+from converters.base import Checkpoint, ConversionError, ConvertOptions
 from converters.base import FamilyConverter as Family
 from converters.registry import detect_family
 from converters.sidecar import ServingSpec, read_sidecar
@@ -37,7 +37,7 @@ def convert_checkpoint(
     source: Path,
     output: Path,
     *,
-    quantization: str = "int8",
+    quantization: str | None = None,
     name: str | None = None,
     force: bool = False,
     overrides: dict[str, Any] | None = None,
@@ -46,11 +46,14 @@ def convert_checkpoint(
     options: ConvertOptions | None = None,
     verify: VerifyOptions | None = None,
 ) -> Manifest:
-    if quantization not in QUANTIZATIONS:
-        raise ConversionError(f"quantization {quantization!r} is not one of {QUANTIZATIONS}")
+    writer = writer_for(engine)
+    quantization = quantization or writer.default_quantization
+    if quantization not in writer.quantizations:
+        raise ConversionError(
+            f"quantization {quantization!r} is not one of {writer.quantizations} (engine {engine})"
+        )
     if output.exists() and (not output.is_dir() or any(output.iterdir())) and not force:
         raise ConversionError(f"{output} exists and is not empty; pass --force to replace it")
-    writer = writer_for(engine)
     options = options or ConvertOptions()
     converter = detect_family(source, family, options)
     checkpoint = converter.load(source, options)

@@ -3,8 +3,9 @@
 The conversion recipe does not care which engine serves the model: it asks a writer to write
 the engine files for a family's checkpoint, records the writer's ``engine`` name in the
 manifest (the registry picks the engine by it), and asks the writer to open what it wrote so
-``--verify`` runs exactly what the server will run. CTranslate2 is the one writer today; a
-Hugging Face safetensors writer for the PyTorch engine plugs in beside it.
+``--verify`` runs exactly what the server will run. CTranslate2 writes its own model files;
+the torch writer (`converters.torch_writer`) re-saves a Hugging Face checkpoint as safetensors
+for the PyTorch engine and its encoder-output cache.
 """
 
 from __future__ import annotations
@@ -15,12 +16,20 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
-from converters.base import Checkpoint, ConversionError, FamilyConverter, need_convert_extra
+from converters.base import (
+    QUANTIZATIONS,
+    Checkpoint,
+    ConversionError,
+    FamilyConverter,
+    need_convert_extra,
+)
 from service.engines.base import Engine
 
 
 class EngineWriter(ABC):
     engine: ClassVar[str]  # the manifest's ``engine`` value
+    quantizations: ClassVar[tuple[str, ...]]  # weight types it can write
+    default_quantization: ClassVar[str]
 
     @abstractmethod
     def write(
@@ -40,6 +49,8 @@ class EngineWriter(ABC):
 
 class CTranslate2Writer(EngineWriter):
     engine = "ctranslate2"
+    quantizations = QUANTIZATIONS
+    default_quantization = "int8"
 
     def write(
         self, family: FamilyConverter, checkpoint: Checkpoint, output: Path, quantization: str
@@ -79,7 +90,43 @@ class CTranslate2Writer(EngineWriter):
         return source, target
 
 
-WRITERS: dict[str, EngineWriter] = {w.engine: w for w in (CTranslate2Writer(),)}
+class TorchWriter(EngineWriter):
+    """Hugging Face families only: the engine runs ``transformers`` on the re-saved weights."""
+
+    engine = "torch"
+    quantizations = ("float32", "float16", "bfloat16")
+    default_quantization = "float32"
+
+    def write(
+        self, family: FamilyConverter, checkpoint: Checkpoint, output: Path, quantization: str
+    ) -> None:
+        from converters.torch_writer import write_torch_model
+
+        if not checkpoint.source.is_dir() or not (checkpoint.source / "config.json").is_file():
+            raise ConversionError(
+                f"--engine torch serves Hugging Face checkpoints; {family.family} from "
+                f"{checkpoint.source} is served by the ctranslate2 engine"
+            )
+        write_torch_model(checkpoint.source, output, quantization)
+
+    def open(self, model_dir: Path, compute_type: str, threads: int = 0) -> Engine:
+        from converters.torch_writer import open_torch_engine
+
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        dtype = "float32" if compute_type in ("default", "auto") else compute_type
+        return open_torch_engine(model_dir, dtype)
+
+    def vocabularies(self, model_dir: Path) -> tuple[list[str], list[str]]:
+        from converters.torch_writer import torch_vocabulary
+
+        tokens = torch_vocabulary(model_dir)
+        return tokens, tokens
+
+
+WRITERS: dict[str, EngineWriter] = {w.engine: w for w in (CTranslate2Writer(), TorchWriter())}
 
 
 def writer_for(engine: str) -> EngineWriter:

@@ -8,13 +8,16 @@ environment.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from service.batching import BatchingConfig
+from service.netconfig import NetworkConfig, SecurityConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS_DIR = REPO_ROOT / "models"
@@ -26,6 +29,8 @@ COMPUTE_TYPES = (
     "float16", "bfloat16", "float32",
 )  # fmt: skip
 LOG_FORMATS = ("json", "console")
+CACHE_MODES = ("on", "off", "result", "encoder")
+CACHE_DTYPES = ("auto", "float32", "float16", "bfloat16")
 # A GPU batch takes a few ms, so the CPU default wait for company (50 ms) would dominate its
 # latency; 5 ms is a tenth of that, not measured here (no GPU was at hand).
 GPU_MAX_WAIT_MS = 5.0
@@ -45,7 +50,14 @@ class Limits:
     """Caps on what one request may ask for; each keeps one caller from starving the others."""
 
     max_texts: int = setting(64, "texts per request")
-    max_text_chars: int = setting(8192, "characters per text")
+    max_text_chars: int = setting(
+        40_000,
+        "characters per text: a document (translation splits it into sentences; greedy, one this "
+        "long fits the default cost budget)",
+    )
+    max_request_chars: int = setting(
+        64 * 8192, "characters per request, all texts together (bounds the request message)"
+    )
     max_beam_size: int = setting(8, "cap on options.beam_size")
     max_length: int = setting(512, "cap on options.max_length (output tokens)")
     max_num_hypotheses: int = setting(8, "cap on options.num_hypotheses (n-best)")
@@ -55,6 +67,12 @@ class Limits:
         for f in fields(self):
             if getattr(self, f.name) < 1:
                 raise ValueError(f"{f.name} must be at least 1, got {getattr(self, f.name)}")
+
+    def request_bytes(self) -> int:
+        """The largest request message these limits allow: the most characters a request may
+        hold, in 4-byte UTF-8, plus room for the other fields."""
+        chars = min(self.max_texts * self.max_text_chars, self.max_request_chars)
+        return chars * 4 + 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,18 +97,36 @@ class Settings:
     )  # fmt: skip
     limits: Limits = field(default_factory=Limits)
     batching: BatchingConfig = field(default_factory=BatchingConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
     warmup_rounds: int = setting(
         2, "warm-up requests per model before health turns SERVING (first calls allocate)"
     )
-    grace_seconds: float = setting(30.0, "time in-flight calls get to finish on SIGTERM")
+    grace_seconds: float = setting(
+        30.0, "time in-flight calls get to finish on SIGTERM (the process exits within it + 2 s)"
+    )
     metrics_port: int = setting(9400, "Prometheus /metrics port (0 = off)")
     metrics_host: str = setting("127.0.0.1", "address the metrics endpoint listens on")
     log_level: str = setting("info", "debug, info, warning or error")
     log_format: Literal["json", "console"] = setting("json", "log line format")
     log_text: bool = setting(False, "log request texts (off: they may hold personal data)")
-    max_message_bytes: int = setting(4 * 1024 * 1024, "largest gRPC message received or sent")
-    cache: Literal["on", "off"] = setting("on", "result cache (off: every text is decoded)")
+    max_message_bytes: int = setting(
+        0, "largest request message accepted (0 = what the limits allow: texts x chars x 4 + 64K)"
+    )
+    cache: Literal["on", "off", "result", "encoder"] = setting(
+        "on", "caches to run: on (results, and encoder outputs for torch models), off (every "
+        "text is decoded from scratch), result or encoder (only that one)",
+    )  # fmt: skip
     cache_memory_mb: int = setting(64, "in-process result cache size in MiB (0 = no memory tier)")
+    encoder_cache_memory_mb: int = setting(
+        256, "in-process encoder-output cache size in MiB, torch models only (0 = no memory tier)"
+    )
+    encoder_cache_dtype: Literal["auto", "float32", "float16", "bfloat16"] = setting(
+        "auto", "dtype encoder outputs are cached in (auto: float16 for float32 engines, 2 "
+        "bytes a value, float32 for an output beyond float16's range; half-precision engines "
+        "store what they compute). Fresh outputs are rounded through it, so hits and misses "
+        "decode alike",
+    )  # fmt: skip
     redis_url: str = setting(
         "", "Redis for the shared cache tier, e.g. redis://127.0.0.1:6379/0 (rediss:// and "
         "passwords work; empty = no Redis tier)",
@@ -103,9 +139,31 @@ class Settings:
         3, "consecutive Redis failures after which the cache stops asking it for a while"
     )
     redis_breaker_cooldown_s: float = setting(2.0, "how long the cache leaves Redis alone then")
+    language_detection: bool = setting(
+        True, "detect the source language when a Translate request leaves it empty or 'auto' "
+        "(loads a ~75 MB model at start-up)",
+    )  # fmt: skip
+    detection_min_confidence: float = setting(
+        0.8, "least probability (among the served source languages) a detection needs"
+    )
+    detection_min_letters: int = setting(8, "fewest letters a text needs for detection")
     build_revision: str = setting(
         "", "source revision for s2s_build_info (images set it; empty: git HEAD if any)"
     )
+
+    @classmethod
+    def sections(cls) -> dict[str, type[Any]]:
+        """The nested settings sections (limits, batching, ...): field name → dataclass."""
+        hints = typing.get_type_hints(cls)
+        return {
+            f.name: hints[f.name]
+            for f in fields(cls)
+            if "help" not in f.metadata and dataclasses.is_dataclass(hints[f.name])
+        }
+
+    def request_bytes(self) -> int:
+        """The request size limit gRPC enforces."""
+        return self.max_message_bytes or self.limits.request_bytes()
 
     def resolve_threads(self, cpu_count: int | None = None) -> tuple[int, int]:
         """(inter_threads, intra_threads) to run CTranslate2 with.
@@ -149,8 +207,8 @@ class Settings:
         flags = dict(flags or {})
         env = dict(os.environ if env is None else env)
         values: dict[str, Any] = {}
-        nested: dict[str, dict[str, Any]] = {"limits": {}, "batching": {}}
-        sections = {"limits": Limits, "batching": BatchingConfig}
+        sections = cls.sections()
+        nested: dict[str, dict[str, Any]] = {name: {} for name in sections}
         for section, klass in sections.items():
             for f in fields(klass):
                 raw = _pick(flags, env, f.name)
@@ -165,12 +223,9 @@ class Settings:
         if "max_wait_ms" not in nested["batching"] and values.get("device") == "cuda":
             nested["batching"]["max_wait_ms"] = GPU_MAX_WAIT_MS
         try:
-            settings = cls(
-                **values,
-                limits=Limits(**nested["limits"]),
-                batching=BatchingConfig(**nested["batching"]),
-            )
-        except ValueError as exc:  # Limits and BatchingConfig check their own ranges
+            built = {name: klass(**nested[name]) for name, klass in sections.items()}
+            settings = cls(**values, **built)
+        except ValueError as exc:  # each section checks its own ranges
             raise SettingsError(str(exc)) from exc
         settings.check()
         return settings
@@ -188,21 +243,45 @@ class Settings:
             )
         if not -1 <= self.engine_nice <= 19:
             raise SettingsError(f"engine_nice is {self.engine_nice}; expected 0-19 (-1 = auto)")
-        if self.cache not in ("on", "off"):
-            raise SettingsError(f"cache is {self.cache!r}; expected one of: ('on', 'off')")
-        if self.cache_memory_mb < 0 or self.cache_ttl_seconds < 1 or self.redis_timeout_ms <= 0:
+        for name, allowed in (("cache", CACHE_MODES), ("encoder_cache_dtype", CACHE_DTYPES)):
+            if getattr(self, name) not in allowed:
+                raise SettingsError(
+                    f"{name} is {getattr(self, name)!r}; expected one of: {allowed}"
+                )
+        if (
+            min(self.cache_memory_mb, self.encoder_cache_memory_mb) < 0
+            or self.cache_ttl_seconds < 1
+            or self.redis_timeout_ms <= 0
+        ):
             raise SettingsError(
-                "cache_memory_mb must be >= 0, cache_ttl_seconds >= 1 and redis_timeout_ms > 0"
+                "cache_memory_mb and encoder_cache_memory_mb must be >= 0, cache_ttl_seconds "
+                ">= 1 and redis_timeout_ms > 0"
             )
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError(
                 "redis_url must start with redis://, rediss:// or unix:// "
                 "(e.g. redis://127.0.0.1:6379/0)"
             )
+        if not 0 < self.detection_min_confidence <= 1 or self.detection_min_letters < 1:
+            raise SettingsError(
+                "detection_min_confidence must be in (0, 1] and detection_min_letters >= 1"
+            )
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port is {self.port}; expected 0-65535")
         if not self.models_dir.is_dir():
-            raise SettingsError(f"models_dir {self.models_dir} is not a directory")
+            raise SettingsError(
+                f"models_dir {self.models_dir} is not a directory "
+                f"(--models, {ENV_PREFIX}MODELS_DIR)"
+            )
+        if self.max_message_bytes < 0:
+            raise SettingsError(f"max_message_bytes is {self.max_message_bytes}; expected >= 0")
+        for name in ("tls_cert", "tls_key", "tls_client_ca", "auth_tokens_file"):
+            path = getattr(self.security, name)
+            if path is not None and not path.is_file():
+                flag = "--" + name.replace("_", "-")
+                raise SettingsError(
+                    f"{name} {path} is not a readable file ({flag}, {ENV_PREFIX}{name.upper()})"
+                )
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -224,6 +303,8 @@ def _coerce(name: str, raw: Any, annotation: Any) -> Any:
     if not isinstance(raw, str):
         return Path(raw) if "Path" in kind and not isinstance(raw, Path) else raw
     try:
+        if "None" in kind and not raw.strip():
+            return None
         if "Path" in kind:
             return Path(raw)
         if kind == "bool":

@@ -14,10 +14,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from service import languages
-from service.types import DecodingOptions
+from service.types import DecodingOptions, Segmentation, Truncation
+
+_E = TypeVar("_E", Segmentation, Truncation)
 
 MANIFEST_FILE = "manifest.json"
 SCHEMA_VERSION = 1
@@ -219,6 +221,15 @@ class LanguageCodes:
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
+    """What a model directory serves.
+
+    ``max_length_factor`` and ``max_length_offset`` bound a translation's output relative to its
+    input, as Marian's ``--max-length-factor`` does: a text of n tokens may produce at most
+    ``factor * n + offset`` tokens unless the request sets ``max_length`` (which wins), so a
+    model that starts repeating itself stops there instead of at the absolute limit. A factor
+    of 0 turns it off. Summaries are not bounded this way (they are short by nature).
+    """
+
     name: str
     family: str
     tokenizer: TokenizerSpec
@@ -255,6 +266,16 @@ class Manifest:
     def translates(self) -> bool:
         return bool(self.translation or self.languages)
 
+    max_length_factor: float = 2.0
+    max_length_offset: int = 10
+    # How translation inputs are segmented when a request does not say: "auto" (sentences)
+    # suits models trained on sentences (OPUS-MT, NLLB, the demo model); "none" sends texts
+    # whole (document-level models).
+    segmentation: Segmentation = Segmentation.AUTO
+    # What happens to over-long summarisation inputs when a request does not say: "head" keeps
+    # the first tokens that fit (as Hugging Face pipelines do), "none" rejects them.
+    truncation: Truncation = Truncation.HEAD
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
@@ -272,8 +293,12 @@ class Manifest:
             "max_decoder_positions": self.max_decoder_positions,
             "languages": self.languages.to_dict() if self.languages else None,
             "verification": self.verification,
+            "max_length_factor": self.max_length_factor,
+            "max_length_offset": self.max_length_offset,
             "provenance": self.provenance,
             "cache_results": self.cache_results,
+            "segmentation": self.segmentation.value,
+            "truncation": self.truncation.value,
         }
 
     @classmethod
@@ -303,10 +328,18 @@ class Manifest:
             max_input_tokens=int(data.get("max_input_tokens", 512)),
             provenance=dict(data.get("provenance", {})),
             cache_results=bool(data.get("cache_results", True)),
+            max_length_factor=float(data.get("max_length_factor", 2.0)),
+            max_length_offset=int(data.get("max_length_offset", 10)),
+            segmentation=_choice(data, "segmentation", Segmentation, Segmentation.AUTO),
+            truncation=_choice(data, "truncation", Truncation, Truncation.HEAD),
             languages=LanguageCodes.from_dict(data["languages"]) if data.get("languages") else None,
             max_decoder_positions=_optional_int(data, "max_decoder_positions"),
             verification=data.get("verification"),
         )
+        if manifest.max_length_factor < 0 or manifest.max_length_offset < 0:
+            raise ManifestError(
+                f"model {manifest.name!r}: max_length_factor and max_length_offset must be >= 0"
+            )
         if not manifest.translates and not manifest.summarization:
             raise ManifestError(f"model {manifest.name!r} declares no translation or summarization")
         return manifest
@@ -354,6 +387,15 @@ def _optional_int(data: dict[str, Any], key: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ManifestError(f"{key} must be a positive integer or null, got {value!r}")
     return value
+
+
+def _choice(data: dict[str, Any], key: str, kind: type[_E], default: _E) -> _E:
+    value = data.get(key, default.value)
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = [m.value for m in kind]
+        raise ManifestError(f"{key} is {value!r}; expected one of: {allowed}") from None
 
 
 def _check_template(template: str) -> None:

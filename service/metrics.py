@@ -75,7 +75,7 @@ QUEUE_WAIT_SECONDS = Histogram(
 DROPPED = Counter(
     "s2s_dropped_total",
     "Requests refused or dropped before costing engine time, by model and reason "
-    "(overloaded, deadline, cancelled).",
+    "(overloaded, unmeetable: the deadline cannot be met behind the queue, deadline, cancelled).",
     ["model", "reason"],
 )
 CACHE_LOOKUPS = Counter(
@@ -88,8 +88,20 @@ CACHE_STORES = Counter(
     "s2s_cache_stores_total", "Entries written to the cache, by model, kind and tier.",
     ["model", "kind", "tier"],
 )  # fmt: skip
-CACHE_BYTES = Gauge("s2s_cache_bytes", "Bytes held by an in-process cache tier.", ["tier"])
-CACHE_ENTRIES = Gauge("s2s_cache_entries", "Entries held by an in-process cache tier.", ["tier"])
+CACHE_STORED_BYTES = Counter(
+    "s2s_cache_stored_bytes_total",
+    "Bytes of the values written to the cache, by model, kind and tier.",
+    ["model", "kind", "tier"],
+)
+CACHE_BYTES = Gauge(
+    "s2s_cache_bytes",
+    "Bytes held by an in-process cache tier (memory: results; encoder_memory: encoder outputs).",
+    ["tier"],
+)
+CACHE_ENTRIES = Gauge(
+    "s2s_cache_entries", "Entries held by an in-process cache tier (memory, encoder_memory).",
+    ["tier"],
+)  # fmt: skip
 CACHE_REDIS_UP = Gauge(
     "s2s_cache_redis_up", "1 when the Redis cache tier answers its health pings (0: down or off)."
 )
@@ -106,6 +118,48 @@ SINGLEFLIGHT_JOINS = Counter(
     "s2s_cache_singleflight_joins_total",
     "Texts that joined an identical text already being decoded instead of decoding it again.",
     ["model"],
+)
+AUTH_FAILURES = Counter(
+    "s2s_auth_failures_total",
+    "Calls refused by bearer-token auth, by reason (missing, invalid, denied).",
+    ["reason"],
+)
+for _reason in ("missing", "invalid", "denied"):
+    AUTH_FAILURES.labels(_reason)  # exported as 0 from the start, so rate() works at once
+RATE_LIMITED = Counter(
+    "s2s_rate_limited_total", "Calls refused because their token exceeded its rate limit."
+)
+SEGMENTS_PER_TEXT = Histogram(
+    "s2s_segments_per_text",
+    "Segments each translated text was cut into (1 = sent whole, 0 = nothing to translate), "
+    "by model.",
+    ["model"],
+    buckets=(0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
+LANGUAGE_DETECTIONS = Counter(
+    "s2s_language_detections_total",
+    "Texts whose source language was detected, by outcome (detected, rejected).",
+    ["outcome"],
+)
+for _outcome in ("detected", "rejected"):  # both series exist from the start (dashboards)
+    LANGUAGE_DETECTIONS.labels(_outcome)
+TRUNCATED_TEXTS = Counter(
+    "s2s_truncated_texts_total",
+    "Texts cut to the model's input limit (truncation HEAD), by model.",
+    ["model"],
+)
+ENCODER_SECONDS_SAVED = Counter(
+    "s2s_encoder_seconds_saved_total",
+    "Encoder seconds not spent: the measured encoder time of the encoder outputs served from "
+    "the cache, by model.",
+    ["model"],
+)
+ENGINE_PHASE_SECONDS = Histogram(
+    "s2s_engine_phase_seconds",
+    "Time per engine call in each phase (encoder, decoder), by model; engines that cannot "
+    "split the phases (CTranslate2) do not report it.",
+    ["model", "phase"],
+    buckets=(0.001, 0.0025, *_LATENCY_BUCKETS),
 )
 BUILD_INFO = Gauge("s2s_build_info", "Always 1; the running build.", ["version", "revision"])
 
@@ -124,6 +178,7 @@ class BatcherMetrics:
         self._rejected = DROPPED.labels(model, "overloaded")
         self._expired = DROPPED.labels(model, "deadline")
         self._cancelled = DROPPED.labels(model, "cancelled")
+        self._unmeetable = DROPPED.labels(model, "unmeetable")
 
     def on_batch(self, size: int, tokens: int, padded_tokens: int, seconds: float) -> None:
         self._size.observe(size)
@@ -144,6 +199,9 @@ class BatcherMetrics:
     def on_cancelled(self) -> None:
         self._cancelled.inc()
 
+    def on_unmeetable(self) -> None:
+        self._unmeetable.inc()
+
     def on_error(self) -> None:
         self._errors.inc()
 
@@ -153,6 +211,15 @@ def record_answer(model: str, task: str, texts: int, input_tokens: int, output_t
     TEXTS.labels(model, task).inc(texts)
     INPUT_TOKENS.labels(model).inc(input_tokens)
     OUTPUT_TOKENS.labels(model).inc(output_tokens)
+
+
+def record_documents(model: str, *, segments: Sequence[int], truncated: int) -> None:
+    """Count one answered request's segments per translated text and its truncated texts."""
+    histogram = SEGMENTS_PER_TEXT.labels(model)
+    for count in segments:
+        histogram.observe(count)
+    if truncated:
+        TRUNCATED_TEXTS.labels(model).inc(truncated)
 
 
 @dataclass(frozen=True, slots=True)

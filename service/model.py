@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 from service.batching import Batcher
 from service.engines.base import Engine, EngineInput, EngineOutput
-from service.errors import FieldViolation, InvalidInput
-from service.manifest import Manifest
+from service.manifest import Manifest, TranslationRoute
 from service.routing import Route
 from service.tokenization import Tokenizer
-from service.types import GeneratedText, Hypothesis, ModelInfo
+from service.types import GeneratedText, Hypothesis, ModelInfo, ResolvedOptions
 
 
 @dataclass(slots=True)
@@ -22,33 +22,48 @@ class ServedModel:
     batcher: Batcher
     ready: bool = False
     warmup_seconds: float = 0.0
+    template_tokens: dict[str, int] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.manifest.name
 
-    def tokenize(self, texts: tuple[str, ...], route: Route) -> list[EngineInput]:
-        """Apply the task template, tokenize and put the route's language tokens around the
-        text (mBART-50, M2M100, NLLB); reject texts longer than the model reads."""
-        inputs: list[EngineInput] = []
-        problems: list[FieldViolation] = []
-        limit = self.manifest.max_input_tokens
-        prefix = tuple(route.target_prefix)
-        for i, text in enumerate(texts):
-            body = self.tokenizer.encode(route.input_template.format(text=text))
-            tokens = [*route.source_prefix, *body, *route.source_suffix]
-            if len(tokens) > limit:
-                problems.append(
-                    FieldViolation(
-                        f"texts[{i}]",
-                        f"is {len(tokens)} tokens long with the task prefix; model "
-                        f"{self.name} reads at most {limit} tokens; shorten or split the text",
-                    )
-                )
-            inputs.append(EngineInput(tuple(tokens), prefix))
-        if problems:
-            raise InvalidInput(problems)
-        return inputs
+    def encode(
+        self,
+        text: str,
+        route: Route,
+        options: ResolvedOptions | None = None,
+        *,
+        relative_limit: bool = True,
+    ) -> EngineInput:
+        """One text with the route's template, as engine tokens (no length check).
+
+        For translation with ``relative_limit`` (the request left ``max_length`` unset) the text
+        gets its own output limit from the manifest's factor and offset (see `Manifest`), never
+        above ``options.max_length`` nor below ``options.min_length``.
+        """
+        body = self.tokenizer.encode(route.input_template.format(text=text))
+        # Language tokens around the text (mBART-50, M2M100, NLLB) come from the route.
+        tokens = [*route.source_prefix, *body, *route.source_suffix]
+        max_length = None
+        manifest = self.manifest
+        if (
+            relative_limit
+            and options is not None
+            and isinstance(route, TranslationRoute)
+            and manifest.max_length_factor > 0
+        ):
+            own = max(1, len(body) - self._template_tokens(route))
+            bound = math.ceil(manifest.max_length_factor * own) + manifest.max_length_offset
+            max_length = max(options.min_length, 1, min(options.max_length, bound))
+        return EngineInput(tuple(tokens), tuple(route.target_prefix), max_length)
+
+    def _template_tokens(self, route: Route) -> int:
+        """Tokens the route's template (and the model's special tokens) add to every text."""
+        key = route.input_template
+        if key not in self.template_tokens:
+            self.template_tokens[key] = len(self.tokenizer.encode(key.format(text="")))
+        return self.template_tokens[key]
 
     def detokenize(
         self, inputs: list[EngineInput], outputs: list[EngineOutput], *, with_scores: bool
@@ -98,6 +113,8 @@ class ServedModel:
             if manifest.languages
             else (),
             max_output_tokens=max_output_tokens(manifest) or 0,
+            default_segmentation=manifest.segmentation,
+            default_truncation=manifest.truncation,
         )
 
 

@@ -6,40 +6,28 @@ routing is delegated to `service.routing.Router`, which needs manifests only.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
 from service.batching import Batcher, BatchObserver
 from service.config import Settings
-from service.engines.base import Engine
+from service.engines.factory import EngineContext, EngineFactory, default_engine_factory
 from service.manifest import MANIFEST_FILE, ManifestError, compute_revision, load_manifest
 from service.model import ServedModel
 from service.routing import Route, Router
 from service.tokenization import load_tokenizer
 from service.types import Task
 
+if TYPE_CHECKING:
+    from service.cache.encoder import EncoderCache
+
 log = structlog.get_logger(__name__)
 
-EngineFactory = Callable[[Path, str, Settings], Engine]
-"""(model directory, model family, settings) → engine."""
-
-
-def ct2_engine_factory(model_dir: Path, family: str, settings: Settings) -> Engine:
-    from service.engines.ct2 import CT2Engine
-
-    inter, intra = settings.resolve_threads()
-    return CT2Engine(
-        model_dir,
-        device=settings.device,
-        device_index=settings.device_index,
-        compute_type=settings.compute_type_for(family),
-        inter_threads=inter,
-        intra_threads=intra,
-        thread_nice=settings.resolve_engine_nice(),
-    )
+__all__ = ["EngineContext", "EngineFactory", "Registry", "default_engine_factory"]
 
 
 class Registry:
@@ -51,10 +39,15 @@ class Registry:
     def load(
         cls,
         settings: Settings,
-        engine_factory: EngineFactory = ct2_engine_factory,
+        engine_factory: EngineFactory = default_engine_factory,
         observer_factory: Callable[[str], BatchObserver] | None = None,
+        encoder_cache: EncoderCache | None = None,
     ) -> Registry:
-        """Load every model directory under ``settings.models_dir``; fail loudly on a broken one."""
+        """Load every model directory under ``settings.models_dir``; fail loudly on a broken one.
+
+        Each manifest's ``engine`` picks the engine (``engine_factory``); ``encoder_cache`` is
+        offered to engines that reuse encoder outputs (the torch engine)."""
+        context = EngineContext(settings, encoder_cache)
         root = settings.models_dir
         model_dirs = sorted(p.parent for p in root.glob(f"*/{MANIFEST_FILE}"))
         if (root / MANIFEST_FILE).is_file():
@@ -75,7 +68,7 @@ class Registry:
                     f"{model_dir}: files do not match the manifest's revision "
                     f"({manifest.revision}, files give {revision}); re-run s2s convert"
                 )
-            engine = engine_factory(model_dir, manifest.family, settings)
+            engine = engine_factory(model_dir, manifest, context)
             observer = observer_factory(manifest.name) if observer_factory else None
             batcher = Batcher(engine, settings.batching, name=manifest.name, observer=observer)
             models.append(
@@ -92,6 +85,7 @@ class Registry:
                 model=manifest.name,
                 revision=revision,
                 family=manifest.family,
+                engine=engine.info.engine,
                 device=engine.info.device,
                 compute_type=engine.info.compute_type,
                 parallelism=engine.parallelism,
@@ -112,15 +106,34 @@ class Registry:
         manifest, route = self._router.route(task, model=model, source=source, target=target)
         return self._models[manifest.name], route
 
+    def translation_sources(self, target: str | None, *, model: str | None) -> list[str]:
+        return self._router.translation_sources(target, model=model)
+
     async def start(self) -> None:
         for served in self._models.values():
             await served.batcher.start()
 
-    async def close(self, grace: float) -> None:
-        """Let each model's batcher drain within ``grace`` seconds, then free the engines."""
+    async def drain(self, timeout: float) -> None:
+        """Let every model's batcher finish its work within ``timeout`` seconds (together, not
+        one after the other); what is left is answered `ShuttingDown`."""
+        await asyncio.gather(*(m.batcher.close(timeout=timeout) for m in self._models.values()))
+
+    def close_engines(self) -> bool:
+        """Free every engine that is idle; False if one still runs an abandoned call (it keeps
+        its memory until the process exits, which must not wait for it)."""
+        idle = True
         for served in self._models.values():
-            await served.batcher.close(timeout=grace)
+            if served.batcher.busy:
+                idle = False
+                log.warning("engine_call_abandoned", model=served.name)
+                continue
             served.engine.close()
+        return idle
+
+    async def close(self, grace: float) -> bool:
+        """Drain within ``grace`` seconds, then free the engines (see `close_engines`)."""
+        await self.drain(grace)
+        return self.close_engines()
 
     def mark_ready(self, name: str, warmup_seconds: float) -> None:
         served = self._models[name]

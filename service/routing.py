@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from service.errors import ModelNotFound, RouteNotFound
+from service.errors import ModelNotFound, RouteNotFound, clip
 from service.languages import summarize_codes
 from service.manifest import Manifest, SummarizationRoute, TranslationRoute
 from service.types import Task
@@ -31,7 +31,7 @@ class Router:
         except KeyError:
             served = ", ".join(self._manifests) or "none"
             raise ModelNotFound(
-                f"model {name!r} is not served; served models: {served}", model=name
+                f"model {clip(name)} is not served; served models: {served}", model=name
             ) from None
 
     def route(
@@ -48,10 +48,32 @@ class Router:
         if model:
             offered = _offers(candidates[0], task)
             raise RouteNotFound(
-                f"model {model!r} does not {wanted}; it offers: {offered or 'no ' + task.value}",
+                f"model {clip(model)} does not {wanted}; it offers: "
+                f"{offered or 'no ' + task.value}",
                 route=wanted,
             )
         offered = "; ".join(f"{m.name}: {_offers(m, task)}" for m in self._manifests.values())
+        raise RouteNotFound(f"no served model can {wanted}; served: {offered}", route=wanted)
+
+    def translation_sources(self, target: str | None, *, model: str | None) -> list[str]:
+        """Source languages (as the manifests spell them) that some served model, or the named
+        one, translates into ``target``: what language detection may answer. Raises
+        `RouteNotFound` (saying what is served) when there is none."""
+        candidates = [self.get(model)] if model else list(self._manifests.values())
+        tgt = normalize_language(target or "")
+        sources: list[str] = []
+        for exact in (True, False):
+            for manifest in candidates:
+                for route in manifest.translation:
+                    if _lang_match(route.target_language, tgt, exact):
+                        sources.append(route.source_language)
+                codes = manifest.languages
+                if exact and codes is not None and codes.resolve(tgt) is not None:
+                    sources.extend(c for c in sorted(codes.codes) if c != codes.resolve(tgt))
+            if sources:
+                return list(dict.fromkeys(sources))
+        wanted = f"translate into {target}"
+        offered = "; ".join(f"{m.name}: {_offers(m, Task.TRANSLATE)}" for m in candidates)
         raise RouteNotFound(f"no served model can {wanted}; served: {offered}", route=wanted)
 
 
@@ -83,8 +105,8 @@ def _lang_match(served: str, wanted: str, exact: bool) -> bool:
 
 def _describe(task: Task, source: str | None, target: str | None) -> str:
     if task is Task.TRANSLATE:
-        return f"translate {source}→{target}"
-    return f"summarize {source or 'en'} text"
+        return f"translate {(source or '')[:35]}→{(target or '')[:35]}"
+    return f"summarize {(source or 'en')[:35]} text"
 
 
 def _offers(manifest: Manifest, task: Task) -> str:

@@ -14,11 +14,50 @@ from typing import Any, TypeVar
 from service.api import seq2seq_pb2 as pb
 
 _Response = TypeVar("_Response", pb.TranslateResponse, pb.SummarizeResponse)
+_StreamResponse = TypeVar("_StreamResponse", pb.TranslateStreamResponse, pb.SummarizeStreamResponse)
 
 
 class Task(enum.StrEnum):
     TRANSLATE = "translate"
     SUMMARIZE = "summarize"
+
+
+class Segmentation(enum.StrEnum):
+    """How a text is cut before it reaches a model (``seq2seq.v1.Segmentation``)."""
+
+    AUTO = "auto"  # into sentences, reassembled with the original layout
+    NONE = "none"  # whole
+
+    @classmethod
+    def from_pb(cls, value: int) -> Segmentation | None:
+        return _SEGMENTATION_FROM_PB.get(value)
+
+    def to_pb(self) -> pb.Segmentation:
+        return pb.SEGMENTATION_AUTO if self is Segmentation.AUTO else pb.SEGMENTATION_NONE
+
+
+class Truncation(enum.StrEnum):
+    """What happens to a text longer than the model reads (``seq2seq.v1.Truncation``)."""
+
+    NONE = "none"  # rejected
+    HEAD = "head"  # the first tokens that fit are kept
+
+    @classmethod
+    def from_pb(cls, value: int) -> Truncation | None:
+        return _TRUNCATION_FROM_PB.get(value)
+
+    def to_pb(self) -> pb.Truncation:
+        return pb.TRUNCATION_HEAD if self is Truncation.HEAD else pb.TRUNCATION_NONE
+
+
+_SEGMENTATION_FROM_PB: dict[int, Segmentation] = {
+    pb.SEGMENTATION_AUTO: Segmentation.AUTO,
+    pb.SEGMENTATION_NONE: Segmentation.NONE,
+}
+_TRUNCATION_FROM_PB: dict[int, Truncation] = {
+    pb.TRUNCATION_HEAD: Truncation.HEAD,
+    pb.TRUNCATION_NONE: Truncation.NONE,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,35 +161,66 @@ class ResolvedOptions:
 
 @dataclass(frozen=True, slots=True)
 class GenerationRequest:
-    """One Translate or Summarize call, in domain terms."""
+    """One Translate or Summarize call, in domain terms.
+
+    ``texts_sent`` is set only when the caller sent more texts than were kept: `from_pb` with
+    ``max_texts`` keeps the first ``max_texts`` (validation refuses the request anyway), so a
+    request of a million one-character texts never becomes a million Python strings.
+    """
 
     task: Task
     texts: tuple[str, ...]
     options: DecodingOptions
     model: str | None = None
-    source_language: str | None = None
+    source_language: str | None = None  # translation: empty or "auto" asks for detection
     target_language: str | None = None
+    texts_sent: int | None = None
+    segmentation: Segmentation | None = None  # None: the model's default
+    truncation: Truncation | None = None  # None: the model's default
+
+    @property
+    def text_count(self) -> int:
+        """How many texts the caller sent."""
+        return len(self.texts) if self.texts_sent is None else self.texts_sent
 
     @classmethod
-    def from_translate_pb(cls, msg: pb.TranslateRequest) -> GenerationRequest:
+    def from_translate_pb(
+        cls, msg: pb.TranslateRequest, *, max_texts: int | None = None
+    ) -> GenerationRequest:
+        texts, sent = _kept_texts(msg.texts, max_texts)
         return cls(
             task=Task.TRANSLATE,
-            texts=tuple(msg.texts),
+            texts=texts,
             options=DecodingOptions.from_pb(msg.options),
             model=msg.model or None,
             source_language=msg.source_language,
             target_language=msg.target_language,
+            texts_sent=sent,
+            segmentation=Segmentation.from_pb(msg.segmentation),
         )
 
     @classmethod
-    def from_summarize_pb(cls, msg: pb.SummarizeRequest) -> GenerationRequest:
+    def from_summarize_pb(
+        cls, msg: pb.SummarizeRequest, *, max_texts: int | None = None
+    ) -> GenerationRequest:
+        texts, sent = _kept_texts(msg.texts, max_texts)
         return cls(
             task=Task.SUMMARIZE,
-            texts=tuple(msg.texts),
+            texts=texts,
             options=DecodingOptions.from_pb(msg.options),
             model=msg.model or None,
             source_language=msg.language or "en",
+            texts_sent=sent,
+            truncation=Truncation.from_pb(msg.truncation),
         )
+
+
+def _kept_texts(texts: Any, max_texts: int | None) -> tuple[tuple[str, ...], int | None]:
+    """The texts to keep from a repeated field, and the count sent when it was more."""
+    sent = len(texts)  # O(1) on the protobuf container; nothing is copied yet
+    if max_texts is not None and sent > max_texts:
+        return tuple(texts[:max_texts]), sent
+    return tuple(texts), None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +250,13 @@ class GeneratedText:
 
     hypotheses: tuple[Hypothesis, ...]
     input_tokens: int
-    cached: bool = False  # served from the result cache
+    cached: bool = False  # served from the result cache (a document: every segment was)
+    # Set by the document layer (see seq2seq.v1.GeneratedText); a plain decode leaves them.
+    detected_language: str = ""
+    detection_confidence: float = 0.0
+    segments: int = 1
+    cached_segments: int = 0
+    truncated_tokens: int = 0
 
     @property
     def text(self) -> str:
@@ -197,6 +273,11 @@ class GeneratedText:
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
             cached=self.cached,
+            detected_source_language=self.detected_language,
+            detection_confidence=self.detection_confidence,
+            segments=self.segments,
+            cached_segments=self.cached_segments,
+            truncated_tokens=self.truncated_tokens,
         )
 
     @classmethod
@@ -205,7 +286,29 @@ class GeneratedText:
             hypotheses=tuple(Hypothesis.from_pb(h) for h in msg.hypotheses),
             input_tokens=msg.input_tokens,
             cached=msg.cached,
+            detected_language=msg.detected_source_language,
+            detection_confidence=msg.detection_confidence,
+            segments=msg.segments,
+            cached_segments=msg.cached_segments,
+            truncated_tokens=msg.truncated_tokens,
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, with the best text and token counts spelled out."""
+        out: dict[str, Any] = {
+            "text": self.text,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cached": self.cached,
+            "segments": self.segments,
+            "cached_segments": self.cached_segments,
+            "truncated_tokens": self.truncated_tokens,
+        }
+        if self.detected_language:
+            out["detected_source_language"] = self.detected_language
+            out["detection_confidence"] = round(self.detection_confidence, 4)
+        out["hypotheses"] = [asdict(h) for h in self.hypotheses]
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,17 +340,35 @@ class GenerationResult:
         return {
             "model": self.model,
             "model_revision": self.model_revision,
-            "results": [
-                {
-                    "text": r.text,
-                    "input_tokens": r.input_tokens,
-                    "output_tokens": r.output_tokens,
-                    "cached": r.cached,
-                    "hypotheses": [asdict(h) for h in r.hypotheses],
-                }
-                for r in self.results
-            ],
+            "results": [r.to_dict() for r in self.results],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """One message of a streamed reply: the next piece of text ``index``'s output, and on the
+    last message of that text its complete result."""
+
+    index: int
+    delta: str
+    result: GeneratedText | None = None
+    model: str = ""  # set on the client side (the server passes them to to_pb)
+    model_revision: str = ""
+
+    def to_pb(
+        self, response_type: type[_StreamResponse], *, model: str, revision: str
+    ) -> _StreamResponse:
+        msg = response_type(
+            index=self.index, delta=self.delta, model=model, model_revision=revision
+        )
+        if self.result is not None:
+            msg.result.CopyFrom(self.result.to_pb())
+        return msg
+
+    @classmethod
+    def from_pb(cls, msg: pb.TranslateStreamResponse | pb.SummarizeStreamResponse) -> StreamEvent:
+        result = GeneratedText.from_pb(msg.result) if msg.HasField("result") else None
+        return cls(msg.index, msg.delta, result, msg.model, msg.model_revision)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +390,8 @@ class ModelInfo:
     description: str = ""
     translation_languages: tuple[str, ...] = ()  # many-to-many models: any one into any other
     max_output_tokens: int = 0  # the model's own cap on max_length (0: only the server's)
+    default_segmentation: Segmentation = Segmentation.AUTO
+    default_truncation: Truncation = Truncation.HEAD
 
     def to_pb(self) -> pb.ModelInfo:
         return pb.ModelInfo(
@@ -290,6 +413,8 @@ class ModelInfo:
             description=self.description,
             translation_languages=list(self.translation_languages),
             max_output_tokens=self.max_output_tokens,
+            default_segmentation=self.default_segmentation.to_pb(),
+            default_truncation=self.default_truncation.to_pb(),
         )
 
     @classmethod
@@ -312,4 +437,7 @@ class ModelInfo:
             description=msg.description,
             translation_languages=tuple(msg.translation_languages),
             max_output_tokens=msg.max_output_tokens,
+            default_segmentation=Segmentation.from_pb(msg.default_segmentation)
+            or Segmentation.AUTO,
+            default_truncation=Truncation.from_pb(msg.default_truncation) or Truncation.HEAD,
         )

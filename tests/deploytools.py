@@ -40,9 +40,7 @@ KEDA_SCALED_OBJECT = K8S / "components" / "keda" / "scaledobject.yaml"
 
 # Settings the deployment files already pass that other issues add to service/config.py. Each
 # must still be unknown to Settings (a test checks); when one lands, take it off this list.
-PENDING_SETTINGS: dict[str, str] = {
-    "S2S_MAX_CONNECTION_AGE_SECONDS": "#11 (connection management)",
-}
+PENDING_SETTINGS: dict[str, str] = {}
 
 
 def known_settings() -> set[str]:

@@ -20,7 +20,10 @@ from service.engines.base import (
     EngineInfo,
     EngineInput,
     EngineOutput,
+    InputStopCheck,
     OutputCallback,
+    StopCheck,
+    TokenCallback,
 )
 from service.manifest import Manifest, SummarizationRoute, TokenizerSpec, TranslationRoute
 from service.model import ServedModel
@@ -28,6 +31,7 @@ from service.tokenization import Tokenizer, load_tokenizer
 from service.types import DecodingOptions, ResolvedOptions
 
 DEMO_MODEL = Path(__file__).resolve().parent.parent / "models" / "t5-demo"
+DEMO_HELDOUT = Path(__file__).resolve().parent.parent / "demo_model" / "heldout.jsonl"
 
 FAIL = "FAIL"  # a source token that makes the fake engine raise for the whole call
 SAFETY_S = 10.0  # upper bound for waits that succeed within milliseconds when all is well
@@ -71,11 +75,15 @@ class FakeEngine(Engine):
         if not blocked:
             self.gate.set()
         self.calls: list[Call] = []
+        self.stopped = 0  # calls ended early because should_stop said so
         self.started = 0
         self.active = 0
         self.max_active = 0
         # When set, generate reports input 0 through on_output before waiting on the gate.
         self.report_first_early = False
+        self.inputs_stopped = 0  # inputs whose decoding stop_input ended early
+        # When set, greedy decoding pauses after the first token until the test opens it.
+        self.step_gate: threading.Event | None = None
         self._lock = threading.Lock()
 
     @property
@@ -86,11 +94,18 @@ class FakeEngine(Engine):
     def info(self) -> EngineInfo:
         return EngineInfo(engine="fake", device="cpu", compute_type="none", supports_seed=True)
 
+    def steps_observable(self, options: ResolvedOptions) -> bool:
+        return options.beam_size == 1 and options.num_hypotheses == 1
+
     def generate(
         self,
         inputs: Sequence[EngineInput],
         options: ResolvedOptions,
         on_output: OutputCallback | None = None,
+        should_stop: StopCheck | None = None,
+        *,
+        on_token: TokenCallback | None = None,
+        stop_input: InputStopCheck | None = None,
     ) -> list[EngineOutput]:
         with self._lock:
             self.calls.append(Call(tuple(inputs), options, on_output is not None))
@@ -105,9 +120,20 @@ class FakeEngine(Engine):
             if on_output is not None and self.report_first_early:
                 on_output(0, outputs[0])
                 reported.add(0)
-            self.gate.wait(SAFETY_S)
+            waited = 0.0
+            while not self.gate.wait(0.005) and waited < SAFETY_S:  # a decoding step
+                waited += 0.005
+                if should_stop is not None and should_stop():
+                    with self._lock:
+                        self.stopped += 1
+                    return outputs
             if any(FAIL in x.source for x in inputs):
                 raise EngineBoom("engine failed on a marked input")
+            if self.steps_observable(options):
+                outputs = [
+                    self._step(i, inp, out, on_token, stop_input)
+                    for i, (inp, out) in enumerate(zip(inputs, outputs, strict=True))
+                ]
             if on_output is not None:
                 for i, out in enumerate(outputs):
                     if i not in reported:
@@ -119,6 +145,29 @@ class FakeEngine(Engine):
             with self._lock:
                 self.active -= 1
 
+    def _step(
+        self,
+        index: int,
+        inp: EngineInput,
+        output: EngineOutput,
+        on_token: TokenCallback | None,
+        stop_input: InputStopCheck | None,
+    ) -> EngineOutput:
+        """Greedy "decoding": one token per step, reported, stoppable (counted in
+        inputs_stopped)."""
+        generated: list[str] = []
+        for token in output.hypotheses[0].tokens[len(inp.target_prefix) :]:
+            if stop_input is not None and stop_input(index):
+                with self._lock:
+                    self.inputs_stopped += 1
+                break
+            generated.append(token)
+            if on_token is not None:
+                on_token(index, token)
+            if self.step_gate is not None:
+                self.step_gate.wait(SAFETY_S)
+        return EngineOutput((EngineHypothesis(inp.target_prefix + tuple(generated), -1.0),))
+
 
 class RecordingObserver:
     """A `BatchObserver` that keeps every event, for assertions."""
@@ -127,6 +176,7 @@ class RecordingObserver:
         self.batches: list[tuple[int, int, int]] = []  # (size, tokens, padded tokens)
         self.waits = 0
         self.rejected = 0
+        self.unmeetable = 0
         self.expired = 0
         self.cancelled = 0
         self.errors = 0
@@ -149,6 +199,9 @@ class RecordingObserver:
 
     def on_rejected(self) -> None:
         self.rejected += 1
+
+    def on_unmeetable(self) -> None:
+        self.unmeetable += 1
 
     def on_expired(self) -> None:
         self.expired += 1

@@ -21,6 +21,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from service.client import Connection
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_REGISTRY = ROOT / "models"
 # Tests may point the suite at another registry while the demo model is being rebuilt.
@@ -38,14 +40,18 @@ def first_model_dir() -> Path:
     return sorted(p.parent for p in REGISTRY.glob("*/manifest.json"))[0]
 
 
-def scrape(port: int, metric: str) -> float:
-    """Sum of a metric's samples on the server's Prometheus endpoint (0 if absent)."""
+def scrape(port: int, metric: str, **labels: str) -> float:
+    """Sum of a metric's samples on the server's Prometheus endpoint (0 if absent), over the
+    samples carrying every given label value."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
         text = reply.read().decode()
+    wanted = [f'{k}="{v}"' for k, v in labels.items()]
     total = 0.0
     for line in text.splitlines():
         if line.startswith((metric + "{", metric + " ")):
-            total += float(line.rsplit(" ", 1)[1])
+            names = line.split("}", 1)[0] if "{" in line else ""
+            if all(w in names for w in wanted):
+                total += float(line.rsplit(" ", 1)[1])
     return total
 
 
@@ -62,11 +68,13 @@ class ServerProcess:
     log_path: Path
     args: list[str] = field(default_factory=list)
     metrics_port: int = 0  # 0: the exporter is off
+    connection: Connection = field(default_factory=Connection)  # how health checks connect
 
-    def metric(self, name: str) -> float:
-        """Sum over label sets of one Prometheus sample name (0 when absent)."""
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum over label sets (those with the given label values) of one Prometheus sample
+        name (0 when absent)."""
         assert self.metrics_port, "started without a metrics port"
-        return scrape(self.metrics_port, name)
+        return scrape(self.metrics_port, name, **labels)
 
     def rss_bytes(self) -> int:
         import psutil
@@ -82,7 +90,7 @@ class ServerProcess:
 
     def health(self, service: str = "", timeout: float = 2.0) -> int | None:
         """The health status, or None if the server does not answer."""
-        with grpc.insecure_channel(self.target) as channel:
+        with self.connection.channel(self.target) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             try:
                 reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
@@ -118,6 +126,7 @@ def start_server(
     env: dict[str, str] | None = None,
     metrics: bool = False,
     log_level: str = "debug",
+    connection: Connection | None = None,
 ) -> ServerProcess:
     """Start ``s2s serve`` on a free port (and a free metrics port when ``metrics``)."""
     port = free_port()
@@ -135,7 +144,7 @@ def start_server(
         proc = subprocess.Popen(
             args, cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, env=full_env
         )
-    return ServerProcess(proc, port, log_path, args, metrics_port)
+    return ServerProcess(proc, port, log_path, args, metrics_port, connection or Connection())
 
 
 @contextmanager
@@ -146,8 +155,11 @@ def running_server(
     metrics: bool = False,
     log_level: str = "debug",
     timeout: float = 120.0,
+    connection: Connection | None = None,
 ) -> Iterator[ServerProcess]:
-    server = start_server(tmp_dir, *extra, models=models, metrics=metrics, log_level=log_level)
+    server = start_server(
+        tmp_dir, *extra, models=models, metrics=metrics, log_level=log_level, connection=connection
+    )
     try:
         server.wait_serving(timeout)
         yield server

@@ -25,35 +25,47 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18seq2seq/v1/seq2seq.proto\x12\nseq2seq.v1\"\xc1\x04\n\x0f\x44\x65\x63odingOptions\x12\x16\n\tbeam_size\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x17\n\nmax_length\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x17\n\nmin_length\x18\x03 \x01(\x05H\x02\x88\x01\x01\x12\x1b\n\x0elength_penalty\x18\x04 \x01(\x02H\x03\x88\x01\x01\x12\x1f\n\x12repetition_penalty\x18\x05 \x01(\x02H\x04\x88\x01\x01\x12!\n\x14no_repeat_ngram_size\x18\x06 \x01(\x05H\x05\x88\x01\x01\x12\x1b\n\x0enum_hypotheses\x18\x07 \x01(\x05H\x06\x88\x01\x01\x12!\n\x14sampling_temperature\x18\x08 \x01(\x02H\x07\x88\x01\x01\x12\x1b\n\x0esampling_top_k\x18\t \x01(\x05H\x08\x88\x01\x01\x12\x1b\n\x0esampling_top_p\x18\n \x01(\x02H\t\x88\x01\x01\x12\x11\n\x04seed\x18\x0b \x01(\x04H\n\x88\x01\x01\x12\x1a\n\rreturn_scores\x18\x0c \x01(\x08H\x0b\x88\x01\x01\x42\x0c\n\n_beam_sizeB\r\n\x0b_max_lengthB\r\n\x0b_min_lengthB\x11\n\x0f_length_penaltyB\x15\n\x13_repetition_penaltyB\x17\n\x15_no_repeat_ngram_sizeB\x11\n\x0f_num_hypothesesB\x17\n\x15_sampling_temperatureB\x11\n\x0f_sampling_top_kB\x11\n\x0f_sampling_top_pB\x07\n\x05_seedB\x10\n\x0e_return_scores\"\x90\x01\n\x10TranslateRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12\x17\n\x0fsource_language\x18\x02 \x01(\t\x12\x17\n\x0ftarget_language\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12,\n\x07options\x18\x05 \x01(\x0b\x32\x1b.seq2seq.v1.DecodingOptions\"f\n\x11TranslateResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.seq2seq.v1.GeneratedText\x12\r\n\x05model\x18\x02 \x01(\t\x12\x16\n\x0emodel_revision\x18\x03 \x01(\t\"p\n\x10SummarizeRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12,\n\x07options\x18\x03 \x01(\x0b\x32\x1b.seq2seq.v1.DecodingOptions\x12\x10\n\x08language\x18\x04 \x01(\t\"f\n\x11SummarizeResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.seq2seq.v1.GeneratedText\x12\r\n\x05model\x18\x02 \x01(\t\x12\x16\n\x0emodel_revision\x18\x03 \x01(\t\"\x86\x01\n\rGeneratedText\x12\x0c\n\x04text\x18\x01 \x01(\t\x12*\n\nhypotheses\x18\x02 \x03(\x0b\x32\x16.seq2seq.v1.Hypothesis\x12\x14\n\x0cinput_tokens\x18\x03 \x01(\x05\x12\x15\n\routput_tokens\x18\x04 \x01(\x05\x12\x0e\n\x06\x63\x61\x63hed\x18\x05 \x01(\x08\"O\n\nHypothesis\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x12\n\x05score\x18\x02 \x01(\x02H\x00\x88\x01\x01\x12\x15\n\routput_tokens\x18\x03 \x01(\x05\x42\x08\n\x06_score\"\x13\n\x11ListModelsRequest\";\n\x12ListModelsResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.seq2seq.v1.ModelInfo\"\x8c\x03\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x03 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x05 \x01(\t\x12\x14\n\x0c\x63ompute_type\x18\x06 \x01(\t\x12\x33\n\x11translation_pairs\x18\x07 \x03(\x0b\x32\x18.seq2seq.v1.LanguagePair\x12\x1f\n\x17summarization_languages\x18\x08 \x03(\t\x12\x34\n\x0f\x64\x65\x66\x61ult_options\x18\t \x01(\x0b\x32\x1b.seq2seq.v1.DecodingOptions\x12\x18\n\x10max_input_tokens\x18\n \x01(\x05\x12\x15\n\rsupports_seed\x18\x0b \x01(\x08\x12\r\n\x05ready\x18\x0c \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\r \x01(\t\x12\x1d\n\x15translation_languages\x18\x0e \x03(\t\x12\x19\n\x11max_output_tokens\x18\x0f \x01(\x05\"@\n\x0cLanguagePair\x12\x17\n\x0fsource_language\x18\x01 \x01(\t\x12\x17\n\x0ftarget_language\x18\x02 \x01(\t2\xf1\x01\n\x0eSeq2SeqService\x12H\n\tTranslate\x12\x1c.seq2seq.v1.TranslateRequest\x1a\x1d.seq2seq.v1.TranslateResponse\x12H\n\tSummarize\x12\x1c.seq2seq.v1.SummarizeRequest\x1a\x1d.seq2seq.v1.SummarizeResponse\x12K\n\nListModels\x12\x1d.seq2seq.v1.ListModelsRequest\x1a\x1e.seq2seq.v1.ListModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18seq2seq/v1/seq2seq.proto\x12\nseq2seq.v1\"\xc1\x04\n\x0f\x44\x65\x63odingOptions\x12\x16\n\tbeam_size\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x17\n\nmax_length\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x17\n\nmin_length\x18\x03 \x01(\x05H\x02\x88\x01\x01\x12\x1b\n\x0elength_penalty\x18\x04 \x01(\x02H\x03\x88\x01\x01\x12\x1f\n\x12repetition_penalty\x18\x05 \x01(\x02H\x04\x88\x01\x01\x12!\n\x14no_repeat_ngram_size\x18\x06 \x01(\x05H\x05\x88\x01\x01\x12\x1b\n\x0enum_hypotheses\x18\x07 \x01(\x05H\x06\x88\x01\x01\x12!\n\x14sampling_temperature\x18\x08 \x01(\x02H\x07\x88\x01\x01\x12\x1b\n\x0esampling_top_k\x18\t \x01(\x05H\x08\x88\x01\x01\x12\x1b\n\x0esampling_top_p\x18\n \x01(\x02H\t\x88\x01\x01\x12\x11\n\x04seed\x18\x0b \x01(\x04H\n\x88\x01\x01\x12\x1a\n\rreturn_scores\x18\x0c \x01(\x08H\x0b\x88\x01\x01\x42\x0c\n\n_beam_sizeB\r\n\x0b_max_lengthB\r\n\x0b_min_lengthB\x11\n\x0f_length_penaltyB\x15\n\x13_repetition_penaltyB\x17\n\x15_no_repeat_ngram_sizeB\x11\n\x0f_num_hypothesesB\x17\n\x15_sampling_temperatureB\x11\n\x0f_sampling_top_kB\x11\n\x0f_sampling_top_pB\x07\n\x05_seedB\x10\n\x0e_return_scores\"\xc0\x01\n\x10TranslateRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12\x17\n\x0fsource_language\x18\x02 \x01(\t\x12\x17\n\x0ftarget_language\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12,\n\x07options\x18\x05 \x01(\x0b\x32\x1b.seq2seq.v1.DecodingOptions\x12.\n\x0csegmentation\x18\x06 \x01(\x0e\x32\x18.seq2seq.v1.Segmentation\"f\n\x11TranslateResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.seq2seq.v1.GeneratedText\x12\r\n\x05model\x18\x02 \x01(\t\x12\x16\n\x0emodel_revision\x18\x03 \x01(\t\"\x9c\x01\n\x10SummarizeRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12,\n\x07options\x18\x03 \x01(\x0b\x32\x1b.seq2seq.v1.DecodingOptions\x12\x10\n\x08language\x18\x04 \x01(\t\x12*\n\ntruncation\x18\x05 \x01(\x0e\x32\x16.seq2seq.v1.Truncation\"G\n\x16TranslateStreamRequest\x12-\n\x07request\x18\x01 \x01(\x0b\x32\x1c.seq2seq.v1.TranslateRequest\"\x89\x01\n\x17TranslateStreamResponse\x12\r\n\x05index\x18\x01 \x01(\x05\x12\r\n\x05\x64\x65lta\x18\x02 \x01(\t\x12)\n\x06result\x18\x03 \x01(\x0b\x32\x19.seq2seq.v1.GeneratedText\x12\r\n\x05model\x18\x04 \x01(\t\x12\x16\n\x0emodel_revision\x18\x05 \x01(\t\"G\n\x16SummarizeStreamRequest\x12-\n\x07request\x18\x01 \x01(\x0b\x32\x1c.seq2seq.v1.SummarizeRequest\"\x89\x01\n\x17SummarizeStreamResponse\x12\r\n\x05index\x18\x01 \x01(\x05\x12\r\n\x05\x64\x65lta\x18\x02 \x01(\t\x12)\n\x06result\x18\x03 \x01(\x0b\x32\x19.seq2seq.v1.GeneratedText\x12\r\n\x05model\x18\x04 \x01(\t\x12\x16\n\x0emodel_revision\x18\x05 \x01(\t\"f\n\x11SummarizeResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.seq2seq.v1.GeneratedText\x12\r\n\x05model\x18\x02 \x01(\t\x12\x16\n\x0emodel_revision\x18\x03 \x01(\t\"\x8b\x02\n\rGeneratedText\x12\x0c\n\x04text\x18\x01 \x01(\t\x12*\n\nhypotheses\x18\x02 \x03(\x0b\x32\x16.seq2seq.v1.Hypothesis\x12\x14\n\x0cinput_tokens\x18\x03 \x01(\x05\x12\x15\n\routput_tokens\x18\x04 \x01(\x05\x12\x0e\n\x06\x63\x61\x63hed\x18\x05 \x01(\x08\x12 \n\x18\x64\x65tected_source_language\x18\x06 \x01(\t\x12\x1c\n\x14\x64\x65tection_confidence\x18\x07 \x01(\x02\x12\x10\n\x08segments\x18\x08 \x01(\x05\x12\x17\n\x0f\x63\x61\x63hed_segments\x18\t \x01(\x05\x12\x18\n\x10truncated_tokens\x18\n \x01(\x05\"O\n\nHypothesis\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x12\n\x05score\x18\x02 \x01(\x02H\x00\x88\x01\x01\x12\x15\n\routput_tokens\x18\x03 \x01(\x05\x42\x08\n\x06_score\"\x13\n\x11ListModelsRequest\";\n\x12ListModelsResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.seq2seq.v1.ModelInfo\"\xf8\x03\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x03 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x05 \x01(\t\x12\x14\n\x0c\x63ompute_type\x18\x06 \x01(\t\x12\x33\n\x11translation_pairs\x18\x07 \x03(\x0b\x32\x18.seq2seq.v1.LanguagePair\x12\x1f\n\x17summarization_languages\x18\x08 \x03(\t\x12\x34\n\x0f\x64\x65\x66\x61ult_options\x18\t \x01(\x0b\x32\x1b.seq2seq.v1.DecodingOptions\x12\x18\n\x10max_input_tokens\x18\n \x01(\x05\x12\x15\n\rsupports_seed\x18\x0b \x01(\x08\x12\r\n\x05ready\x18\x0c \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\r \x01(\t\x12\x36\n\x14\x64\x65\x66\x61ult_segmentation\x18\x0e \x01(\x0e\x32\x18.seq2seq.v1.Segmentation\x12\x32\n\x12\x64\x65\x66\x61ult_truncation\x18\x0f \x01(\x0e\x32\x16.seq2seq.v1.Truncation\x12\x1d\n\x15translation_languages\x18\x10 \x03(\t\x12\x19\n\x11max_output_tokens\x18\x11 \x01(\x05\"@\n\x0cLanguagePair\x12\x17\n\x0fsource_language\x18\x01 \x01(\t\x12\x17\n\x0ftarget_language\x18\x02 \x01(\t*Z\n\x0cSegmentation\x12\x1c\n\x18SEGMENTATION_UNSPECIFIED\x10\x00\x12\x15\n\x11SEGMENTATION_AUTO\x10\x01\x12\x15\n\x11SEGMENTATION_NONE\x10\x02*R\n\nTruncation\x12\x1a\n\x16TRUNCATION_UNSPECIFIED\x10\x00\x12\x13\n\x0fTRUNCATION_NONE\x10\x01\x12\x13\n\x0fTRUNCATION_HEAD\x10\x02\x32\xad\x03\n\x0eSeq2SeqService\x12H\n\tTranslate\x12\x1c.seq2seq.v1.TranslateRequest\x1a\x1d.seq2seq.v1.TranslateResponse\x12H\n\tSummarize\x12\x1c.seq2seq.v1.SummarizeRequest\x1a\x1d.seq2seq.v1.SummarizeResponse\x12K\n\nListModels\x12\x1d.seq2seq.v1.ListModelsRequest\x1a\x1e.seq2seq.v1.ListModelsResponse\x12\\\n\x0fTranslateStream\x12\".seq2seq.v1.TranslateStreamRequest\x1a#.seq2seq.v1.TranslateStreamResponse0\x01\x12\\\n\x0fSummarizeStream\x12\".seq2seq.v1.SummarizeStreamRequest\x1a#.seq2seq.v1.SummarizeStreamResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'seq2seq.v1.seq2seq_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_SEGMENTATION']._serialized_start=2614
+  _globals['_SEGMENTATION']._serialized_end=2704
+  _globals['_TRUNCATION']._serialized_start=2706
+  _globals['_TRUNCATION']._serialized_end=2788
   _globals['_DECODINGOPTIONS']._serialized_start=41
   _globals['_DECODINGOPTIONS']._serialized_end=618
   _globals['_TRANSLATEREQUEST']._serialized_start=621
-  _globals['_TRANSLATEREQUEST']._serialized_end=765
-  _globals['_TRANSLATERESPONSE']._serialized_start=767
-  _globals['_TRANSLATERESPONSE']._serialized_end=869
-  _globals['_SUMMARIZEREQUEST']._serialized_start=871
-  _globals['_SUMMARIZEREQUEST']._serialized_end=983
-  _globals['_SUMMARIZERESPONSE']._serialized_start=985
-  _globals['_SUMMARIZERESPONSE']._serialized_end=1087
-  _globals['_GENERATEDTEXT']._serialized_start=1090
-  _globals['_GENERATEDTEXT']._serialized_end=1224
-  _globals['_HYPOTHESIS']._serialized_start=1226
-  _globals['_HYPOTHESIS']._serialized_end=1305
-  _globals['_LISTMODELSREQUEST']._serialized_start=1307
-  _globals['_LISTMODELSREQUEST']._serialized_end=1326
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1328
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1387
-  _globals['_MODELINFO']._serialized_start=1390
-  _globals['_MODELINFO']._serialized_end=1786
-  _globals['_LANGUAGEPAIR']._serialized_start=1788
-  _globals['_LANGUAGEPAIR']._serialized_end=1852
-  _globals['_SEQ2SEQSERVICE']._serialized_start=1855
-  _globals['_SEQ2SEQSERVICE']._serialized_end=2096
+  _globals['_TRANSLATEREQUEST']._serialized_end=813
+  _globals['_TRANSLATERESPONSE']._serialized_start=815
+  _globals['_TRANSLATERESPONSE']._serialized_end=917
+  _globals['_SUMMARIZEREQUEST']._serialized_start=920
+  _globals['_SUMMARIZEREQUEST']._serialized_end=1076
+  _globals['_TRANSLATESTREAMREQUEST']._serialized_start=1078
+  _globals['_TRANSLATESTREAMREQUEST']._serialized_end=1149
+  _globals['_TRANSLATESTREAMRESPONSE']._serialized_start=1152
+  _globals['_TRANSLATESTREAMRESPONSE']._serialized_end=1289
+  _globals['_SUMMARIZESTREAMREQUEST']._serialized_start=1291
+  _globals['_SUMMARIZESTREAMREQUEST']._serialized_end=1362
+  _globals['_SUMMARIZESTREAMRESPONSE']._serialized_start=1365
+  _globals['_SUMMARIZESTREAMRESPONSE']._serialized_end=1502
+  _globals['_SUMMARIZERESPONSE']._serialized_start=1504
+  _globals['_SUMMARIZERESPONSE']._serialized_end=1606
+  _globals['_GENERATEDTEXT']._serialized_start=1609
+  _globals['_GENERATEDTEXT']._serialized_end=1876
+  _globals['_HYPOTHESIS']._serialized_start=1878
+  _globals['_HYPOTHESIS']._serialized_end=1957
+  _globals['_LISTMODELSREQUEST']._serialized_start=1959
+  _globals['_LISTMODELSREQUEST']._serialized_end=1978
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1980
+  _globals['_LISTMODELSRESPONSE']._serialized_end=2039
+  _globals['_MODELINFO']._serialized_start=2042
+  _globals['_MODELINFO']._serialized_end=2546
+  _globals['_LANGUAGEPAIR']._serialized_start=2548
+  _globals['_LANGUAGEPAIR']._serialized_end=2612
+  _globals['_SEQ2SEQSERVICE']._serialized_start=2791
+  _globals['_SEQ2SEQSERVICE']._serialized_end=3220
 # @@protoc_insertion_point(module_scope)

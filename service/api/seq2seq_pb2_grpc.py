@@ -33,9 +33,14 @@ class Seq2SeqServiceStub:
     INVALID_ARGUMENT (with google.rpc.BadRequest field violations) for bad input,
     NOT_FOUND (with google.rpc.ResourceInfo) for an unknown model or unsupported language pair,
     RESOURCE_EXHAUSTED (with google.rpc.RetryInfo and the `grpc-retry-pushback-ms` trailer) when
-    the server is overloaded, UNAVAILABLE while the model is not ready or the server shuts down,
-    DEADLINE_EXCEEDED / CANCELLED when the caller's deadline passed or it went away, INTERNAL
-    for anything unexpected.
+    the server is overloaded, the call's deadline cannot be met behind the work queued ahead, or
+    the caller's token exceeded its rate (google.rpc.ErrorInfo.reason says which: OVERLOADED,
+    DEADLINE_UNMEETABLE, RATE_LIMITED; REQUEST_TOO_LARGE, without a retry hint, for a message
+    over the size limit), UNAVAILABLE while the model is not ready or the server shuts down,
+    UNAUTHENTICATED / PERMISSION_DENIED when the server requires bearer tokens and the call's is
+    missing, unknown or not allowed this RPC, DEADLINE_EXCEEDED / CANCELLED when the caller's
+    deadline passed or it went away, INTERNAL for anything unexpected. Every status message and
+    its details fit gRPC's default 8 KiB metadata limit.
     """
 
     def __init__(self, channel):
@@ -59,6 +64,16 @@ class Seq2SeqServiceStub:
                 request_serializer=seq2seq_dot_v1_dot_seq2seq__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=seq2seq_dot_v1_dot_seq2seq__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
+        self.TranslateStream = channel.unary_stream(
+                '/seq2seq.v1.Seq2SeqService/TranslateStream',
+                request_serializer=seq2seq_dot_v1_dot_seq2seq__pb2.TranslateStreamRequest.SerializeToString,
+                response_deserializer=seq2seq_dot_v1_dot_seq2seq__pb2.TranslateStreamResponse.FromString,
+                _registered_method=True)
+        self.SummarizeStream = channel.unary_stream(
+                '/seq2seq.v1.Seq2SeqService/SummarizeStream',
+                request_serializer=seq2seq_dot_v1_dot_seq2seq__pb2.SummarizeStreamRequest.SerializeToString,
+                response_deserializer=seq2seq_dot_v1_dot_seq2seq__pb2.SummarizeStreamResponse.FromString,
+                _registered_method=True)
 
 
 class Seq2SeqServiceServicer:
@@ -68,9 +83,14 @@ class Seq2SeqServiceServicer:
     INVALID_ARGUMENT (with google.rpc.BadRequest field violations) for bad input,
     NOT_FOUND (with google.rpc.ResourceInfo) for an unknown model or unsupported language pair,
     RESOURCE_EXHAUSTED (with google.rpc.RetryInfo and the `grpc-retry-pushback-ms` trailer) when
-    the server is overloaded, UNAVAILABLE while the model is not ready or the server shuts down,
-    DEADLINE_EXCEEDED / CANCELLED when the caller's deadline passed or it went away, INTERNAL
-    for anything unexpected.
+    the server is overloaded, the call's deadline cannot be met behind the work queued ahead, or
+    the caller's token exceeded its rate (google.rpc.ErrorInfo.reason says which: OVERLOADED,
+    DEADLINE_UNMEETABLE, RATE_LIMITED; REQUEST_TOO_LARGE, without a retry hint, for a message
+    over the size limit), UNAVAILABLE while the model is not ready or the server shuts down,
+    UNAUTHENTICATED / PERMISSION_DENIED when the server requires bearer tokens and the call's is
+    missing, unknown or not allowed this RPC, DEADLINE_EXCEEDED / CANCELLED when the caller's
+    deadline passed or it went away, INTERNAL for anything unexpected. Every status message and
+    its details fit gRPC's default 8 KiB metadata limit.
     """
 
     def Translate(self, request, context):
@@ -94,6 +114,25 @@ class Seq2SeqServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TranslateStream(self, request, context):
+        """Translate, with results streamed as they become final: for each text in input order, its
+        output in pieces (the next finished segment, or for a single-segment text decoded greedily
+        the next tokens), then its complete result. Cancelling the call stops the remaining work.
+        Same validation, limits and errors as Translate; an error after the first message ends the
+        stream with that status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SummarizeStream(self, request, context):
+        """Summarize, with results streamed as TranslateStream streams them (token pieces for greedy
+        decoding, then the complete result per text).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_Seq2SeqServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +151,16 @@ def add_Seq2SeqServiceServicer_to_server(servicer, server):
                     request_deserializer=seq2seq_dot_v1_dot_seq2seq__pb2.ListModelsRequest.FromString,
                     response_serializer=seq2seq_dot_v1_dot_seq2seq__pb2.ListModelsResponse.SerializeToString,
             ),
+            'TranslateStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.TranslateStream,
+                    request_deserializer=seq2seq_dot_v1_dot_seq2seq__pb2.TranslateStreamRequest.FromString,
+                    response_serializer=seq2seq_dot_v1_dot_seq2seq__pb2.TranslateStreamResponse.SerializeToString,
+            ),
+            'SummarizeStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.SummarizeStream,
+                    request_deserializer=seq2seq_dot_v1_dot_seq2seq__pb2.SummarizeStreamRequest.FromString,
+                    response_serializer=seq2seq_dot_v1_dot_seq2seq__pb2.SummarizeStreamResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'seq2seq.v1.Seq2SeqService', rpc_method_handlers)
@@ -127,9 +176,14 @@ class Seq2SeqService:
     INVALID_ARGUMENT (with google.rpc.BadRequest field violations) for bad input,
     NOT_FOUND (with google.rpc.ResourceInfo) for an unknown model or unsupported language pair,
     RESOURCE_EXHAUSTED (with google.rpc.RetryInfo and the `grpc-retry-pushback-ms` trailer) when
-    the server is overloaded, UNAVAILABLE while the model is not ready or the server shuts down,
-    DEADLINE_EXCEEDED / CANCELLED when the caller's deadline passed or it went away, INTERNAL
-    for anything unexpected.
+    the server is overloaded, the call's deadline cannot be met behind the work queued ahead, or
+    the caller's token exceeded its rate (google.rpc.ErrorInfo.reason says which: OVERLOADED,
+    DEADLINE_UNMEETABLE, RATE_LIMITED; REQUEST_TOO_LARGE, without a retry hint, for a message
+    over the size limit), UNAVAILABLE while the model is not ready or the server shuts down,
+    UNAUTHENTICATED / PERMISSION_DENIED when the server requires bearer tokens and the call's is
+    missing, unknown or not allowed this RPC, DEADLINE_EXCEEDED / CANCELLED when the caller's
+    deadline passed or it went away, INTERNAL for anything unexpected. Every status message and
+    its details fit gRPC's default 8 KiB metadata limit.
     """
 
     @staticmethod
@@ -203,6 +257,60 @@ class Seq2SeqService:
             '/seq2seq.v1.Seq2SeqService/ListModels',
             seq2seq_dot_v1_dot_seq2seq__pb2.ListModelsRequest.SerializeToString,
             seq2seq_dot_v1_dot_seq2seq__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TranslateStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/seq2seq.v1.Seq2SeqService/TranslateStream',
+            seq2seq_dot_v1_dot_seq2seq__pb2.TranslateStreamRequest.SerializeToString,
+            seq2seq_dot_v1_dot_seq2seq__pb2.TranslateStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SummarizeStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/seq2seq.v1.Seq2SeqService/SummarizeStream',
+            seq2seq_dot_v1_dot_seq2seq__pb2.SummarizeStreamRequest.SerializeToString,
+            seq2seq_dot_v1_dot_seq2seq__pb2.SummarizeStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

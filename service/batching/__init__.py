@@ -4,5 +4,13 @@
 from service.batching.batcher import Batcher
 from service.batching.config import BatchingConfig
 from service.batching.observer import BatcherStats, BatchObserver, NullObserver
+from service.batching.pending import Progress
 
-__all__ = ["BatchObserver", "Batcher", "BatcherStats", "BatchingConfig", "NullObserver"]
+__all__ = [
+    "BatchObserver",
+    "Batcher",
+    "BatcherStats",
+    "BatchingConfig",
+    "NullObserver",
+    "Progress",
+]

@@ -6,7 +6,8 @@ calls that arrive separately from Python. The `Batcher` sits between the pipelin
 may share a call and in which order is the queue's business (`queue`), when a free slot takes
 a batch the policy's (`policy`), whether a request may wait at all admission's (`admission`);
 this class owns the rest: the executor hop, fanning results out to callers, dropping work whose
-caller left or whose deadline passed, and close/drain.
+caller left or whose deadline passed, asking the engine to stop a running call whose callers
+have all gone, measuring batch speed for the deadline estimate, and close/drain.
 
 All state lives on the event loop thread; worker threads only run ``engine.generate`` and post
 results back with ``loop.call_soon_threadsafe``. Dispatching is a plain callback scheduled when
@@ -25,14 +26,14 @@ from typing import Any, cast
 
 import structlog
 
-from service.batching.admission import check_admission
+from service.batching.admission import Gate
 from service.batching.config import BatchingConfig
 from service.batching.observer import BatcherStats, BatchObserver, NullObserver
-from service.batching.pending import PendingRequest, RunningBatch, owner
+from service.batching.pending import PendingRequest, Progress, RunningBatch, owner
 from service.batching.policy import ReturningCallers, pick
 from service.batching.queue import GroupedQueue, Item
 from service.engines.base import Engine, EngineInput, EngineOutput
-from service.errors import DeadlineExpired, Overloaded, ShuttingDown
+from service.errors import DeadlineExpired, ShuttingDown
 from service.types import ResolvedOptions
 
 log = structlog.get_logger(__name__)
@@ -67,6 +68,9 @@ class Batcher:
         self._dispatch_scheduled = False
         self._wait_timer: asyncio.TimerHandle | None = None
         self._wait_when = 0.0
+        self._gate = Gate(
+            self._queue, config, name=name, slots=self._slots, refused=self._on_refused
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -83,8 +87,9 @@ class Batcher:
         """Stop accepting work, finish what is queued and in flight, then stop the threads.
 
         New `submit` calls raise `ShuttingDown` from the moment this is called. If `timeout`
-        seconds pass first, requests still waiting or running fail with `ShuttingDown`
-        (running engine calls cannot be interrupted; their results are discarded).
+        seconds pass first, requests still waiting or running fail with `ShuttingDown`, and
+        running engine calls are asked to stop (greedy decoding stops at its next step; beam
+        search runs on, its results discarded): this never waits for them, see `busy`.
         """
         self._closing = True
         if self._loop is None or self._executor is None:
@@ -107,6 +112,26 @@ class Batcher:
         # the loop on an engine call that is still running.
         executor.shutdown(wait=finished, cancel_futures=True)
 
+    @property
+    def busy(self) -> bool:
+        """Whether an engine call is still running (after a timed-out close: abandoned)."""
+        return bool(self._running)
+
+    def precheck(self, deadline: float | None = None) -> None:
+        """The admission checks that need nothing of the request, made before it is tokenized:
+        closing, a full queue, or a deadline the queue ahead alone would miss."""
+        self._check_open()
+        self._gate.precheck(self._running, time.monotonic(), deadline)
+
+    def _check_open(self) -> None:
+        if self._loop is None:
+            raise RuntimeError(f"batcher {self.name!r} is not started")
+        if self._closing:
+            raise ShuttingDown(
+                f"model {self.name!r} is shutting down; retry on another replica",
+                retry_after_ms=self.config.retry_after_ms,
+            )
+
     # ------------------------------------------------------------------ public API
 
     async def submit(
@@ -115,43 +140,38 @@ class Batcher:
         options: ResolvedOptions,
         *,
         deadline: float | None = None,
+        progress: Progress | None = None,
     ) -> list[EngineOutput]:
         """Decode `inputs` with `options`, sharing engine calls with other callers.
 
         Returns one output per input, in input order. `deadline` is an absolute
-        `time.monotonic()` time. Raises `Overloaded` at once if the queue is full,
-        `InvalidInput` if the request alone exceeds the queue's token budget, `DeadlineExpired`
-        if the deadline passes before the work is done, `ShuttingDown` once `close` was called,
-        and whatever the engine raised if the engine call carrying one of its texts failed.
-        Cancelling the awaiting task removes the request's queued texts from the queue.
+        `time.monotonic()` time. Raises `InvalidInput` if the request is over the cost budget
+        or alone exceeds the queue's token budget, `Overloaded` at once if the queue is full,
+        `DeadlineUnmeetable` at once if the work ahead would outlast the deadline,
+        `DeadlineExpired` if the deadline passes before the work is done, `ShuttingDown` once
+        `close` was called, and whatever the engine raised if the engine call carrying one of
+        its texts failed. Cancelling the awaiting task removes the request's queued texts from
+        the queue (and stops its engine call if nobody else waits for it). `progress` hears
+        each output (and token) as it is ready; the texts of a request with one also stop
+        decoding mid-call, where the engine allows, once it is cancelled.
         """
+        self._check_open()
         loop = self._loop
-        if loop is None:
-            raise RuntimeError(f"batcher {self.name!r} is not started")
-        if self._closing:
-            raise ShuttingDown(
-                f"model {self.name!r} is shutting down; retry on another replica",
-                retry_after_ms=self.config.retry_after_ms,
-            )
+        assert loop is not None
         if not inputs:
             return []
         now = time.monotonic()
         if deadline is not None and deadline <= now:
             self._notify(self.observer.on_expired)
             raise DeadlineExpired("the request's deadline passed before it could be queued")
-        costs = [len(x.source) or 1 for x in inputs]
-        try:
-            check_admission(self._queue, self.config, sum(costs), self.name)
-        except Overloaded:
-            self._notify(self.observer.on_rejected)
-            raise
+        costs, work = self._gate.admit(inputs, options, self._running, now, deadline)
 
-        request = PendingRequest(loop.create_future(), len(inputs), options)
+        request = PendingRequest(loop.create_future(), len(inputs), options, progress)
         key: Hashable = (
             ("exclusive", next(self._exclusive)) if options.exclusive else options.batch_key()
         )
         request.entry = self._queue.admit(
-            key, inputs, costs, enqueued=now, deadline=deadline, owner=request
+            key, inputs, costs, enqueued=now, deadline=deadline, owner=request, work=work
         )
         self._returning.arrived(now)
         if deadline is not None:
@@ -185,11 +205,21 @@ class Batcher:
 
     def _finish(self, request: PendingRequest) -> None:
         request.settle(self._queue)
+        self._stop_abandoned(request)
         self._check_drained()
 
     def _fail(self, request: PendingRequest, exc: BaseException) -> None:
         request.fail(self._queue, exc)
+        self._stop_abandoned(request)
         self._check_drained()
+
+    def _stop_abandoned(self, request: PendingRequest) -> None:
+        """Ask the engine to stop the running calls that no longer carry anyone's text."""
+        for batch in request.batches:
+            if not batch.finished and not batch.stop.is_set() and batch.abandoned():
+                batch.stop.set()
+                log.info("batch_stopping", model=self.name, size=len(batch.items))
+        request.batches = []
 
     def _on_deadline(self, request: PendingRequest) -> None:
         request.timer = None
@@ -210,6 +240,7 @@ class Batcher:
         for batch in self._running:
             for item in batch.items:
                 self._fail(owner(item), error)
+            batch.stop.set()
 
     # ------------------------------------------------------------------ dispatch
 
@@ -246,18 +277,24 @@ class Batcher:
             for entry in taken.expired:
                 self._on_deadline(cast(PendingRequest, entry.owner))  # its timer has not fired yet
             if taken.items:
-                self._launch(taken.items, taken.tokens, taken.padded_tokens, now)
+                self._launch(taken.items, taken.tokens, taken.padded_tokens, taken.work, now)
         if not queue.texts:
             queue.compact()
             self._cancel_wait_timer()
         self._check_drained()
 
-    def _launch(self, items: list[Item], tokens: int, padded: int, now: float) -> None:
+    def _launch(self, items: list[Item], tokens: int, padded: int, work: float, now: float) -> None:
         items.sort(key=_by_tokens)  # similar lengths side by side; outputs are mapped back
         # Texts of one group differ at most in return_scores, which engines ignore (they always
         # score; the pipeline drops what was not asked for).
         options = owner(items[0]).options
-        batch = RunningBatch(items, options, tokens, padded)
+        batch = RunningBatch(items, options, tokens, padded, work=work, started=now)
+        # Loaded: more work waits behind it (its speed is the queue's drain speed).
+        batch.loaded = self._queue.texts > 0 or len(items) >= self.config.max_batch_size
+        batch.stoppable = self._gate.stoppable(work)
+        requests = {id(r): r for r in map(owner, items)}.values()
+        for request in requests:
+            request.batches.append(batch)
         self._running.add(batch)
         self._running_texts += len(items)
         assert self._executor is not None
@@ -268,6 +305,9 @@ class Batcher:
                 observe(now - item.entry.enqueued)
         except Exception:
             log.exception("batch_observer_failed", model=self.name)
+        if batch.listened:
+            for request in requests:
+                request.launched()
 
     def _arm_wait_timer(self, due: float) -> None:
         if self._wait_timer is not None:
@@ -296,13 +336,31 @@ class Batcher:
         loop = self._loop
         assert loop is not None
 
+        items = batch.items
+
         def on_output(index: int, output: EngineOutput) -> None:
             _post(loop, self._deliver_one, batch, index, output)
 
-        callback = on_output if self.config.early_return else None
+        def on_token(index: int, token: str) -> None:
+            progress = owner(items[index]).progress
+            if progress is not None and progress.on_token is not None:
+                _post(loop, self._deliver_token, batch, index, token)
+
+        def stop_input(index: int) -> bool:
+            return owner(items[index]).done  # a bool read: safe from this thread
+
+        listened = batch.listened
+        callback = on_output if self.config.early_return or listened else None
         started = time.perf_counter()
         try:
-            outputs = self.engine.generate([i.input for i in batch.items], batch.options, callback)
+            outputs = self.engine.generate(
+                [i.input for i in items],
+                batch.options,
+                callback,
+                batch.stop.is_set if batch.stoppable else None,
+                on_token=on_token if listened else None,
+                stop_input=stop_input if listened else None,
+            )
         except BaseException as exc:  # the slot must be given back whatever happened
             _post(loop, self._finish_batch, batch, None, exc, time.perf_counter() - started)
         else:
@@ -314,6 +372,13 @@ class Batcher:
         if not batch.finished and 0 <= index < len(batch.items) and not batch.delivered[index]:
             batch.delivered[index] = True
             self._resolve(batch.items[index], output)
+
+    def _deliver_token(self, batch: RunningBatch, index: int, token: str) -> None:
+        item = batch.items[index]
+        request = owner(item)
+        if not batch.finished and not batch.delivered[index] and not request.done:
+            assert request.progress is not None and request.progress.on_token is not None
+            request.progress.on_token(item.index, token)
 
     def _resolve(self, item: Item, output: EngineOutput) -> None:
         owner(item).deliver(self._queue, item.index, output)
@@ -330,7 +395,12 @@ class Batcher:
         self._running.discard(batch)
         self._running_texts -= len(items)
         batch.finished = True
-        if self._max_wait > 0:
+        stopped = batch.stop.is_set()
+        if stopped:
+            log.info("batch_stopped", model=self.name, size=len(items), seconds=round(seconds, 3))
+        elif error is None:
+            self._gate.rate.observe(batch.work, seconds, loaded=batch.loaded)
+        if self._max_wait > 0 and not stopped:
             answered = len({id(item.entry) for item in items})
             self._returning.add(time.monotonic() + self._max_wait, answered)
         if error is None and (outputs is None or len(outputs) != len(items)):
@@ -361,6 +431,10 @@ class Batcher:
     def _check_drained(self) -> None:
         if self._drained is not None and not self._queue.texts and not self._running:
             self._drained.set()
+
+    def _on_refused(self, kind: str) -> None:
+        hook = self.observer.on_unmeetable if kind == "unmeetable" else self.observer.on_rejected
+        self._notify(hook)
 
     def _notify(self, hook: Callable[[], None]) -> None:
         try:

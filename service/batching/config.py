@@ -39,6 +39,17 @@ class BatchingConfig:
             for mixed output lengths and large batches (GPU), less so for small CPU batches.
         retry_after_ms: Back-off hint sent with `Overloaded` (and with `ShuttingDown` for work
             dropped by a close that timed out). Default 200 ms, about one CPU batch.
+        deadline_admission: Refuse a request at once (RESOURCE_EXHAUSTED, reason
+            DEADLINE_UNMEETABLE) when the work queued and running ahead of it, at the engine's
+            measured speed, would outlast its deadline (`estimate`). Under overload this keeps
+            the engine on requests that can still succeed instead of ones that will expire.
+        max_request_cost: Budget of one request: summed over its texts, hypotheses decoded side
+            by side (beam size, or samples) x L x (1 + L/64) for its output-token limit L (see
+            `admission`). Default 49152: e.g. 64 texts greedy up to 128 tokens (24576), 32 texts
+            at beam 4 or 16 at beam 8 up to 128 tokens (49152), 1 text at beam 8 up to 512
+            (36864). Forced to full length, a request at the budget took about 2 s on one thread
+            of the project's 2-core CPU; refused ones took 3.6 s (2 texts, beam 8, 512 tokens),
+            15 s (64 texts, beam 4, 128) and 36 s (8 texts, beam 8, 512).
     """
 
     max_batch_size: int = _setting(64, "texts per engine call (1 = no batching)")
@@ -50,6 +61,12 @@ class BatchingConfig:
     max_queue_tokens: int = _setting(262144, "queued source tokens before rejecting")
     early_return: bool = _setting(False, "answer short greedy outputs before their batch ends")
     retry_after_ms: int = _setting(200, "retry hint sent with RESOURCE_EXHAUSTED")
+    deadline_admission: bool = _setting(
+        True, "refuse at once a request whose deadline the work queued ahead would miss"
+    )
+    max_request_cost: int = _setting(
+        49152, "per-request cost budget: sum over texts of beams (or samples) x L x (1 + L/64)"
+    )
 
     def __post_init__(self) -> None:
         for name in (
@@ -57,6 +74,7 @@ class BatchingConfig:
             "max_batch_tokens",
             "max_queue_requests",
             "max_queue_tokens",
+            "max_request_cost",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -40,6 +40,9 @@ class BatchObserver(Protocol):
     def on_rejected(self) -> None:
         """A request was refused with `Overloaded`."""
 
+    def on_unmeetable(self) -> None:
+        """A request was refused because the work ahead would outlast its deadline."""
+
     def on_expired(self) -> None:
         """A request was dropped because its deadline passed."""
 
@@ -60,6 +63,9 @@ class NullObserver:
         pass
 
     def on_rejected(self) -> None:
+        pass
+
+    def on_unmeetable(self) -> None:
         pass
 
     def on_expired(self) -> None:

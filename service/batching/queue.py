@@ -8,6 +8,8 @@ queue counter, so "how much is queued" has one answer wherever it is read.
   group (equal ``key``: decoding options that can share an engine call).
 * `take` removes the oldest live texts of a group that fit one engine call (at most
   ``max_texts`` texts and ``max_tokens`` padded source tokens, ``len(longest) * texts``).
+* Besides source tokens each text carries its planned decoding ``work`` (hypotheses x output
+  token limit), which the batcher's deadline estimate reads as ``queue.work``.
 * `remove` takes a request's still-queued texts out (answered, failed, expired, cancelled).
   Removed items stay in their group's deque until they reach its front, where they are
   skipped; the counters only ever count live items.
@@ -39,6 +41,7 @@ class Entry:
         "owner",
         "queued",
         "queued_tokens",
+        "queued_work",
         "seq",
     )
 
@@ -51,18 +54,22 @@ class Entry:
         self.items: list[Item] = []
         self.queued = 0  # texts still waiting
         self.queued_tokens = 0
+        self.queued_work = 0.0
 
 
 class Item:
     """One text of a request, waiting in its group."""
 
-    __slots__ = ("entry", "index", "input", "queued", "tokens")
+    __slots__ = ("entry", "index", "input", "queued", "tokens", "work")
 
-    def __init__(self, entry: Entry, index: int, input: EngineInput, tokens: int) -> None:
+    def __init__(
+        self, entry: Entry, index: int, input: EngineInput, tokens: int, work: float = 0.0
+    ) -> None:
         self.entry = entry
         self.index = index  # position in the request, for reassembly
         self.input = input
         self.tokens = tokens
+        self.work = work
         self.queued = True
 
 
@@ -101,6 +108,7 @@ class Taken:
     tokens: int
     longest: int
     expired: list[Entry]
+    work: float = 0.0
 
     @property
     def padded_tokens(self) -> int:
@@ -119,6 +127,7 @@ class GroupedQueue:
         self.requests = 0  # requests with at least one text queued
         self.texts = 0
         self.tokens = 0
+        self.work = 0.0  # planned decoding work of the queued texts (see module doc)
 
     def __len__(self) -> int:
         return self.texts
@@ -132,20 +141,25 @@ class GroupedQueue:
         enqueued: float,
         deadline: float | None = None,
         owner: Any = None,
+        work: Sequence[float] | None = None,
     ) -> Entry:
-        """Queue one request's texts (``costs[i]`` source tokens each) under ``key``."""
+        """Queue one request's texts (``costs[i]`` source tokens and ``work[i]`` planned
+        decoding work each) under ``key``."""
         entry = Entry(next(self._seq), enqueued, deadline, owner)
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = Group(key)
+        works = work if work is not None else [0.0] * len(costs)
         items = [
-            Item(entry, i, inp, c) for i, (inp, c) in enumerate(zip(inputs, costs, strict=True))
+            Item(entry, i, inp, c, w)
+            for i, (inp, c, w) in enumerate(zip(inputs, costs, works, strict=True))
         ]
         total = sum(costs)
         entry.group = group
         entry.items = items
         entry.queued = len(items)
         entry.queued_tokens = total
+        entry.queued_work = sum(works)
         group.items.extend(items)
         group.live += len(items)
         group.tokens += total
@@ -155,6 +169,7 @@ class GroupedQueue:
             self.requests += 1
         self.texts += len(items)
         self.tokens += total
+        self.work += entry.queued_work
         return entry
 
     def remove(self, entry: Entry) -> None:
@@ -169,8 +184,10 @@ class GroupedQueue:
             self.requests -= 1
             self.texts -= entry.queued
             self.tokens -= entry.queued_tokens
+            self.work = max(0.0, self.work - entry.queued_work)
             entry.queued = 0
             entry.queued_tokens = 0
+            entry.queued_work = 0.0
         entry.items = []  # break the entry <-> item cycle; batches keep what they need
 
     def oldest_group(self) -> Group | None:
@@ -209,6 +226,7 @@ class GroupedQueue:
         items: list[Item] = []
         expired: list[Entry] = []
         longest = tokens = 0
+        work = 0.0
         queue = group.items
         while queue and len(items) < max_texts:
             item = queue[0]
@@ -228,14 +246,17 @@ class GroupedQueue:
             items.append(item)
             longest = longer
             tokens += item.tokens
+            work += item.work
             entry.queued -= 1
             entry.queued_tokens -= item.tokens
+            entry.queued_work -= item.work
             if not entry.queued:
                 self.requests -= 1
         group.live -= len(items)
         group.tokens -= tokens
         self.texts -= len(items)
         self.tokens -= tokens
+        self.work = max(0.0, self.work - work) if self.texts else 0.0
         if group.live:
             head = group.head()
             assert head is not None
@@ -243,7 +264,7 @@ class GroupedQueue:
                 self._file(group, head.entry.seq)  # the old heap entry goes stale
         else:
             self._drop(group)
-        return Taken(items, tokens, longest, expired)
+        return Taken(items, tokens, longest, expired, work)
 
     def compact(self) -> None:
         """With nothing live queued, drop removed leftovers wholesale."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from service.manifest import TranslationRoute
@@ -40,8 +42,16 @@ def output_options(options: ResolvedOptions) -> list[object]:
 
 
 def result_scope(
-    *, model: str, revision: str, task: Task, route: Route, options: ResolvedOptions
+    *,
+    model: str,
+    revision: str,
+    task: Task,
+    route: Route,
+    options: ResolvedOptions,
+    output_limit: tuple[float, int] | None = None,
 ) -> KeyScope:
+    """``output_limit``: the manifest's (factor, offset) output limit relative to the input,
+    when it applies (translation without an explicit max_length): it changes the output."""
     if isinstance(route, TranslationRoute):
         languages = [route.source_language, route.target_language]
     else:
@@ -54,7 +64,18 @@ def result_scope(
         "template": route.input_template,
         "target_prefix": list(route.target_prefix),
         "options": output_options(options),
+        "output_limit": list(output_limit) if output_limit is not None else None,
     }
     digest = hashlib.sha256(json.dumps(scope, sort_keys=True).encode())
     digest.update(b"\0")  # the scope ends here; the text follows
     return KeyScope(RESULT_PREFIX, digest)
+
+
+def encoder_key(revision: str, input_ids: Sequence[int]) -> str:
+    """The key of one source's encoder output: the model revision and the encoder's input token
+    ids, nothing else, so every target language, task route and option set that feeds the
+    encoder the same ids shares one entry (the decoder side never enters the key)."""
+    digest = hashlib.sha256(revision.encode("utf-8"))
+    digest.update(b"\0")
+    digest.update(struct.pack(f"<{len(input_ids)}I", *input_ids))
+    return ENCODER_PREFIX + digest.hexdigest()

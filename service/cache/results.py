@@ -9,20 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import structlog
 
 from service import metrics
-from service.cache.breaker import CircuitBreaker
 from service.cache.codec import CorruptValue, decode_result, encode_result
 from service.cache.memory import ByteLRU
 from service.cache.redis_tier import RedisTier
 from service.cache.singleflight import SingleFlight
 from service.types import GeneratedText
-
-if TYPE_CHECKING:
-    from service.config import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -34,16 +29,10 @@ class ResultCache:
         self.flights = SingleFlight()
         self._writes: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> None:
-        if self.redis is not None:
-            self.redis.start_monitor()
-
     async def close(self, timeout: float = 1.0) -> None:
-        """Let pending Redis writes finish (briefly), then drop the connections."""
+        """Let pending Redis writes finish (briefly); the Redis tier is closed by its owner."""
         if self._writes:
             await asyncio.wait(set(self._writes), timeout=timeout)
-        if self.redis is not None:
-            await self.redis.close()
 
     async def get_many(self, model: str, keys: Sequence[str]) -> list[GeneratedText | None]:
         found: list[GeneratedText | None] = [None] * len(keys)
@@ -78,6 +67,9 @@ class ResultCache:
             for key, value in encoded:
                 self._remember(key, value)
             metrics.CACHE_STORES.labels(model, "result", "memory").inc(len(encoded))
+            metrics.CACHE_STORED_BYTES.labels(model, "result", "memory").inc(
+                sum(len(v) for _, v in encoded)
+            )
         if self.redis is not None:
             task = asyncio.create_task(self._write(model, encoded))
             self._writes.add(task)
@@ -87,6 +79,9 @@ class ResultCache:
         assert self.redis is not None
         if await self.redis.set_many(encoded):
             metrics.CACHE_STORES.labels(model, "result", "redis").inc(len(encoded))
+            metrics.CACHE_STORED_BYTES.labels(model, "result", "redis").inc(
+                sum(len(v) for _, v in encoded)
+            )
 
     def _decode(self, model: str, tier: str, key: str, value: bytes | None) -> GeneratedText | None:
         if value is None:
@@ -116,23 +111,3 @@ def _count(model: str, tier: str, outcome: str, n: int = 1) -> None:
 
 def _without_flags(result: GeneratedText) -> GeneratedText:
     return GeneratedText(result.hypotheses, result.input_tokens)
-
-
-def build_result_cache(settings: Settings) -> ResultCache | None:
-    """The cache the settings ask for: None when caching is off."""
-    if settings.cache == "off":
-        return None
-    memory = ByteLRU(settings.cache_memory_mb * 1024 * 1024) if settings.cache_memory_mb else None
-    redis_tier = None
-    if settings.redis_url:
-        redis_tier = RedisTier(
-            settings.redis_url,
-            timeout_s=settings.redis_timeout_ms / 1000,
-            ttl_s=settings.cache_ttl_seconds,
-            breaker=CircuitBreaker(
-                settings.redis_breaker_failures, settings.redis_breaker_cooldown_s
-            ),
-        )
-    if memory is None and redis_tier is None:
-        return None
-    return ResultCache(memory, redis_tier)

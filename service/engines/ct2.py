@@ -2,6 +2,15 @@
 
 `translate_batch` releases the GIL, so the batcher's worker threads run it while the event loop
 keeps serving. With ``inter_threads`` N the Translator holds N replicas and runs N batches at once.
+
+Stopping a running call: `translate_batch`'s ``callback`` runs for every generated token and
+ends the call when it returns True, but CTranslate2 (4.8) accepts a callback only for
+``beam_size`` 1 (greedy search and sampling); with beam search it raises "The callback function
+is not compatible with beam_size > 1". So greedy and sampling calls stop at their next decoding
+step once ``should_stop`` says so, and a beam-search call always runs to its end (the per-request
+cost budget bounds how long that is). The callback takes the GIL at every token, which slows
+the call when the event loop is busy, so the batcher only asks for it on calls expected to run
+long enough to be worth stopping.
 """
 
 from __future__ import annotations
@@ -19,7 +28,10 @@ from service.engines.base import (
     EngineInfo,
     EngineInput,
     EngineOutput,
+    InputStopCheck,
     OutputCallback,
+    StopCheck,
+    TokenCallback,
 )
 from service.engines.priority import with_lowered_priority
 from service.types import ResolvedOptions
@@ -70,31 +82,58 @@ class CT2Engine(Engine):
     def info(self) -> EngineInfo:
         return self._info
 
+    def steps_observable(self, options: ResolvedOptions) -> bool:
+        """CTranslate2 calls back per token only for beam size 1 (see the module doc); here
+        with one hypothesis per input, so that each input has one stream of tokens."""
+        return options.beam_size == 1 and options.num_hypotheses == 1
+
     def generate(
         self,
         inputs: Sequence[EngineInput],
         options: ResolvedOptions,
         on_output: OutputCallback | None = None,
+        should_stop: StopCheck | None = None,
+        *,
+        on_token: TokenCallback | None = None,
+        stop_input: InputStopCheck | None = None,
     ) -> list[EngineOutput]:
         sources = [list(i.source) for i in inputs]
         prefixes: list[list[str] | None] | None = None
         if any(i.target_prefix for i in inputs):
             prefixes = [list(i.target_prefix) or None for i in inputs]
         n_prefix = max((len(i.target_prefix) for i in inputs), default=0)
-        kwargs = _translate_kwargs(options, n_prefix=n_prefix)
+        # Each text's own output limit, prefix included (CTranslate2 counts the prefix too).
+        caps = [(i.max_length or options.max_length) + len(i.target_prefix) for i in inputs]
+        longest = max((i.max_length or options.max_length for i in inputs), default=1)
+        kwargs = _translate_kwargs(options, n_prefix=n_prefix, max_length=longest)
         streamer = None
-        if on_output is not None and options.beam_size == 1 and options.num_hypotheses == 1:
-            streamer = _Streamer(len(inputs), on_output, options, eos=self._eos)
+        stoppable = options.beam_size == 1  # see the module doc
+        watched = on_output is not None or on_token is not None or stop_input is not None
+        if watched and self.steps_observable(options):
+            streamer = _Streamer(
+                options,
+                caps,
+                [len(i.target_prefix) for i in inputs],
+                eos=self._eos,
+                on_output=on_output,
+                on_token=on_token,
+                should_stop=should_stop,
+                stop_input=stop_input,
+            )
             kwargs["callback"] = streamer
+        elif should_stop is not None and stoppable:
+            kwargs["callback"] = lambda step: should_stop()
         results = self._translator.translate_batch(sources, prefixes, **kwargs)
         outputs = [
             EngineOutput(
                 tuple(
-                    EngineHypothesis(tuple(tokens), float(score) if score is not None else None)
+                    EngineHypothesis(
+                        tuple(tokens[:cap]), float(score) if score is not None else None
+                    )
                     for tokens, score in zip(r.hypotheses, _scores(r), strict=True)
                 )
             )
-            for r in results
+            for r, cap in zip(results, caps, strict=True)
         ]
         if on_output is not None:
             for index, output in enumerate(outputs):
@@ -103,10 +142,17 @@ class CT2Engine(Engine):
         return outputs
 
     def close(self) -> None:
-        self._translator.unload_model()
+        # Drop the Translator now, not at interpreter exit: one that ran a token callback and is
+        # destroyed during finalization aborts the process (seen with CTranslate2 4.8.5).
+        translator, self._translator = self._translator, None
+        if translator is not None:
+            translator.unload_model()
+            del translator
 
 
-def _translate_kwargs(options: ResolvedOptions, *, n_prefix: int) -> dict[str, Any]:
+def _translate_kwargs(
+    options: ResolvedOptions, *, n_prefix: int, max_length: int | None = None
+) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "beam_size": options.beam_size,
         "num_hypotheses": options.num_hypotheses,
@@ -114,7 +160,7 @@ def _translate_kwargs(options: ResolvedOptions, *, n_prefix: int) -> dict[str, A
         "repetition_penalty": options.repetition_penalty,
         "no_repeat_ngram_size": options.no_repeat_ngram_size,
         # Output lengths count generated tokens; CTranslate2 counts the forced prefix too.
-        "max_decoding_length": options.max_length + n_prefix,
+        "max_decoding_length": (max_length or options.max_length) + n_prefix,
         "min_decoding_length": options.min_length + n_prefix if options.min_length else 0,
         "max_input_length": 0,  # inputs are length-checked before they get here; never truncate
         "return_scores": True,
@@ -134,43 +180,72 @@ def _scores(result: Any) -> list[float | None]:
 
 
 class _Streamer:
-    """Collects greedy step results and reports each input as soon as its last token arrives.
+    """CTranslate2's per-token callback for greedy search: reports tokens as they come and each
+    input as soon as it is final (its last token, or its own output limit), and stops inputs
+    whose caller left (``stop_input``) or the whole call (``should_stop``).
 
-    CTranslate2 calls it from its worker thread; it must stay cheap. The early score is what
-    CTranslate2 reports for greedy search: the summed step log-probabilities divided by
-    ``steps ** length_penalty`` (checked against the final scores in the engine tests).
+    CTranslate2 calls it from its worker thread for every token, forced prefix tokens included;
+    it must stay cheap. Returning True makes the token just reported the last of that batch
+    index (the other inputs go on), so a final or abandoned input costs no further steps. The
+    early score is what CTranslate2 reports for greedy search: the summed step log-probabilities
+    divided by ``steps ** length_penalty`` (checked against the final scores in the engine
+    tests).
     """
 
     def __init__(
-        self, size: int, on_output: OutputCallback, options: ResolvedOptions, *, eos: str
+        self,
+        options: ResolvedOptions,
+        caps: list[int],
+        prefixes: list[int],
+        *,
+        eos: str,
+        on_output: OutputCallback | None,
+        on_token: TokenCallback | None,
+        should_stop: StopCheck | None,
+        stop_input: InputStopCheck | None,
     ) -> None:
+        size = len(caps)
         self._eos = eos
+        self._caps = caps  # a text is final at its own output limit, before the batch's
+        self._prefixes = prefixes  # forced tokens come through the callback too
         self._tokens: list[list[str]] = [[] for _ in range(size)]
         self._log_prob = [0.0] * size
         self._steps = [0] * size
-        self._done = [False] * size
+        self._done = [False] * size  # final or stopped: no more steps for it
+        self._reported = [False] * size  # handed to on_output here
         self._on_output = on_output
+        self._on_token = on_token
         self._length_penalty = options.length_penalty
+        self._should_stop = should_stop
+        self._stop_input = stop_input
 
     def reported(self, index: int) -> bool:
-        return self._done[index]
+        return self._reported[index]
 
     def __call__(self, step: Any) -> bool:
         i = step.batch_id
         if self._done[i]:
-            return False
+            return True
+        if self._stop_input is not None and self._stop_input(i):
+            self._done[i] = True  # not reported here: the final loop hands over the partial
+            return True
         self._steps[i] += 1
         if step.log_prob is not None:
             self._log_prob[i] += step.log_prob
+        tokens = self._tokens[i]
         if step.token != self._eos:
-            self._tokens[i].append(step.token)
-        if step.is_last:
+            tokens.append(step.token)
+            if self._on_token is not None and self._steps[i] > self._prefixes[i]:
+                self._on_token(i, step.token)
+        if step.is_last or len(tokens) >= self._caps[i]:
             self._done[i] = True
-            steps = max(1, self._steps[i])
-            score = self._log_prob[i] / (steps**self._length_penalty)
-            hypothesis = EngineHypothesis(tuple(self._tokens[i]), score)
-            self._on_output(i, EngineOutput((hypothesis,)))
-        return False
+            if self._on_output is not None:
+                self._reported[i] = True
+                steps = max(1, self._steps[i])
+                score = self._log_prob[i] / (steps**self._length_penalty)
+                self._on_output(i, EngineOutput((EngineHypothesis(tuple(tokens), score),)))
+            return True
+        return self._should_stop is not None and self._should_stop()
 
 
 def _read_eos(model_dir: Path) -> str:

@@ -14,6 +14,7 @@ threads create later. Elsewhere (no ``/proc/self/task``) this does nothing.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -57,3 +58,20 @@ def with_lowered_priority(build: Callable[[], T], nice: int) -> tuple[T, list[in
             continue
         changed.append(tid)
     return built, changed
+
+
+def lower_this_thread(nice: int) -> bool:
+    """Add ``nice`` to the calling thread's niceness (threads it starts later inherit it).
+
+    For engines whose compute threads are the callers' own (PyTorch runs ops on the calling
+    thread and the OpenMP team it starts). False where the platform or a sandbox refuses.
+    """
+    if nice <= 0:
+        return False
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, thread_nice(tid) + nice))
+    except OSError as exc:
+        log.warning("engine_thread_priority_unchanged", tid=tid, error=str(exc))
+        return False
+    return True

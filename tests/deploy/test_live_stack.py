@@ -49,28 +49,16 @@ from tests.deploytools import (
     running_prometheus,
 )
 from tests.redisproc import RedisProcess, redis_server
-from tests.serverproc import ServerProcess, scrape, start_server
+from tests.serverproc import ServerProcess, first_model_dir, scrape, start_server
+from tests.torchmodel import TORCH_MODEL
 
 # Metrics of the catalogue that other issues add and main does not export yet. They cannot have
 # series, so the series check skips queries that read them; the test asserts each is still
 # ABSENT from /metrics, so it fails the moment one lands: then take it off this list.
-PENDING_METRICS: dict[str, str] = {
-    # #11 (hardening)
-    "s2s_auth_failures_total": "#11",
-    "s2s_rate_limited_total": "#11",
-    # #13 (torch engine, encoder-output cache)
-    "s2s_encoder_seconds_saved_total": "#13",
-    "s2s_engine_phase_seconds": "#13",
-    # #15 (documents)
-    "s2s_segments_per_text": "#15",
-    "s2s_language_detections_total": "#15",
-    "s2s_truncated_texts_total": "#15",
-}
+PENDING_METRICS: dict[str, str] = {}
 # Label values of exported metrics that other issues add: queries that select them are excluded
 # from the series check in the same way, and the test asserts no such series exists yet.
-PENDING_SELECTORS: dict[str, str] = {
-    'kind="encoder"': "#13 (encoder-output cache lookups in s2s_cache_lookups_total)",
-}
+PENDING_SELECTORS: dict[str, str] = {}
 # Series Prometheus makes itself for every target.
 PROMETHEUS_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
 # The service config docs/operations.md gives clients of the headless Service.
@@ -91,6 +79,12 @@ REPORT = (
 )
 
 
+def unique(sentence: str) -> str:
+    """A sentence never sent before: a number inside it (a number after its full stop would be
+    a segment of its own, kept verbatim, and the sentence a cache hit)."""
+    return f"{sentence.rstrip('.')} {next(UNIQUE)}."
+
+
 def family(sample: str) -> str:
     """The catalogue name a sample or queried name belongs to (histogram suffixes dropped)."""
     return re.sub(r"_(bucket|sum|count)$", "", sample)
@@ -107,6 +101,17 @@ class Stack:
     metrics_pages: list[str] = field(default_factory=list)  # each replica's /metrics, at the end
     balanced_calls: list[int] = field(default_factory=list)  # per replica, round_robin channel
     started: float = field(default_factory=time.time)
+
+
+def _documents(client: Seq2SeqClient) -> None:
+    """A document in an undeclared language (detected and split into sentences), one in no
+    language (refused), and a report longer than the model reads (truncated)."""
+    document = f"{SENTENCES[0]} {SENTENCES[1]}\n\n{SENTENCES[2]}\n"
+    reply = client.translate([document], "", "de").results[0]
+    assert reply.detected_language == "en" and reply.segments == 3
+    with pytest.raises(ClientError):
+        client.translate(["qwrtz plmk vbnx hjkl"], "auto", "de")
+    assert client.summarize([REPORT * 20]).results[0].truncated_tokens > 0
 
 
 def _bad_requests(client: Seq2SeqClient) -> list[grpc.StatusCode]:
@@ -132,7 +137,7 @@ def _overload(target: str, metrics_port: int) -> int:
 
     def call(i: int) -> grpc.StatusCode:
         # Texts never seen before: a cached or in-flight identical text would cost no engine time.
-        texts = [f"{SENTENCES[i % len(SENTENCES)]} {next(UNIQUE)}" for _ in range(8)]
+        texts = [unique(SENTENCES[i % len(SENTENCES)]) for _ in range(8)]
         with Seq2SeqClient(target, timeout=120) as client:
             try:
                 client.translate(texts, "en", "de", options=slow)
@@ -151,7 +156,7 @@ def _overload(target: str, metrics_port: int) -> int:
     with ThreadPoolExecutor(4) as pool, Seq2SeqClient(target, timeout=0.05) as hasty:
         busy = pool.submit(call, 0)
         for sentence in SENTENCES[:3]:
-            texts = [f"{sentence} {next(UNIQUE)}" for _ in range(4)]
+            texts = [unique(sentence) for _ in range(4)]
             with contextlib.suppress(ClientError):  # DEADLINE_EXCEEDED, as intended
                 hasty.translate(texts, "en", "de", options=slow)
         busy.result()
@@ -168,6 +173,8 @@ def _send_traffic(stack: Stack) -> None:
             assert client.translate(SENTENCES[:3], "en", "de").results[2].text
         assert client.summarize([REPORT]).results[0].text
         assert client.summarize([REPORT]).results[0].text
+        _documents(client)
+        _encoder_reuse(client)
         codes = _bad_requests(client)
     _single_flight(a.target, stack.metrics_ports[0])
     assert grpc.StatusCode.INVALID_ARGUMENT in codes and grpc.StatusCode.NOT_FOUND in codes
@@ -176,12 +183,21 @@ def _send_traffic(stack: Stack) -> None:
     _redis_outage(stack)
 
 
+def _encoder_reuse(client: Seq2SeqClient) -> None:
+    """The torch model summarises a new report at two lengths: the second call decodes from the
+    first one's encoder output (the encoder-cache panels)."""
+    report = f"{REPORT} {next(UNIQUE)}"
+    for length in (8, 24):
+        options = DecodingOptions(max_length=length)
+        assert client.summarize([report], model=TORCH_MODEL, options=options).results[0].text
+
+
 def _single_flight(target: str, metrics_port: int) -> None:
     """Three callers ask for the same new text at once: one decodes, the others join it."""
     slow = DecodingOptions(beam_size=4, min_length=40, max_length=40)
     joins = scrape(metrics_port, "s2s_cache_singleflight_joins_total")
     for _ in range(5):  # bounded: the callers overlap on the first try nearly always
-        text = f"{SENTENCES[1]} {next(UNIQUE)}"
+        text = unique(SENTENCES[1])
         with ThreadPoolExecutor(3) as pool, Seq2SeqClient(target, timeout=60) as client:
             calls = [
                 pool.submit(client.translate, [text], "en", "de", options=slow) for _ in range(3)
@@ -198,7 +214,7 @@ def _redis_outage(stack: Stack) -> None:
     try:
         with Seq2SeqClient(stack.servers[1].target, timeout=60) as client:
             for sentence in SENTENCES[:4]:
-                text = f"{sentence} {next(UNIQUE)}"
+                text = unique(sentence)
                 assert client.translate([text], "en", "de").results[0].text
     finally:
         stack.redis.start()
@@ -248,8 +264,12 @@ def _wait_scraped(stack: Stack) -> None:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, torch_registry: Path) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("live")
+    registry = tmp / "registry"  # the demo model on both engines
+    registry.mkdir()
+    for model_dir in (first_model_dir(), torch_registry / TORCH_MODEL):
+        (registry / model_dir.name).symlink_to(model_dir, target_is_directory=True)
     with redis_server(tmp) as redis:
         servers = [
             start_server(
@@ -258,6 +278,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "--max-queue-requests", queue, "--max-batch-size", "8",
                 env={"S2S_REDIS_URL": redis.url},
                 metrics=True,
+                models=registry,
             )
             for queue in ("2", "64")
         ]  # fmt: skip

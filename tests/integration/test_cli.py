@@ -49,3 +49,41 @@ def test_bad_input_exits_non_zero_with_the_field_named(demo_server: ServerProces
                "--beam", "0", "The dog sleeps.")  # fmt: skip
     assert proc.returncode == 1
     assert "beam_size" in proc.stderr and "Traceback" not in proc.stderr
+
+
+THREE_PARAGRAPHS = (
+    "The teacher reads a book. The dog sleeps in the garden.\n"
+    "\n"
+    "My sister buys three red apples today.\n"
+    "\n"
+    "The old man sees the small dog. The woman calls the doctor.\n"
+)
+
+
+def test_a_pasted_document_keeps_its_paragraphs_with_and_without_from(
+    demo_server: ServerProcess,
+) -> None:
+    base = ("translate", "--target", demo_server.target, "--to", "de")
+    given = s2s(*base, "--from", "en", stdin=THREE_PARAGRAPHS)
+    detected = s2s(*base, stdin=THREE_PARAGRAPHS)
+    streamed = s2s(*base, "--from", "en", "--stream", stdin=THREE_PARAGRAPHS)
+    for proc in (given, detected, streamed):
+        assert proc.returncode == 0, proc.stderr
+    paragraphs = given.stdout.split("\n\n")
+    assert len(paragraphs) == 3 and all(p.strip() for p in paragraphs)
+    assert given.stdout.count("\n") == THREE_PARAGRAPHS.count("\n")
+    assert given.stdout.startswith("Der Lehrer liest ein Buch.")
+    assert detected.stdout == given.stdout == streamed.stdout
+
+
+def test_lines_mode_sends_one_text_per_line(demo_server: ServerProcess) -> None:
+    proc = s2s("translate", "--target", demo_server.target, "--from", "en", "--to", "de",
+               "--lines", "--json", stdin=THREE_PARAGRAPHS)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)["results"]) == 3
+
+
+def test_an_undetectable_text_asks_for_from(demo_server: ServerProcess) -> None:
+    proc = s2s("translate", "--target", demo_server.target, "--to", "de", "qwrtz plmk vbnx")
+    assert proc.returncode == 1
+    assert "set source_language" in proc.stderr

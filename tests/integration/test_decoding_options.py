@@ -61,3 +61,17 @@ def test_response_reports_model_revision_and_token_counts(client: Seq2SeqClient)
     assert result.model_revision == models[result.model].revision
     assert result.model_revision.startswith("sha256:")
     assert [r.input_tokens > 5 for r in result.results] == [True, True]
+
+
+def test_a_translation_that_runs_away_stops_relative_to_its_input(client: Seq2SeqClient) -> None:
+    """Outside the demo grammar the model repeats itself ("ihre ihre ihre ..."); without
+    max_length the output stops at 2 x the text's own tokens + 10, with it at max_length."""
+    text = "The teacher said that the children were reading."
+    [bounded] = client.translate([text], "en", "de").results
+    template = 6  # "translate English to German: " (5 tokens) and the end-of-sequence token
+    own = bounded.input_tokens - template
+    assert bounded.output_tokens <= 2 * own + 10
+    [explicit] = client.translate(
+        [text], "en", "de", options=DecodingOptions(max_length=120)
+    ).results
+    assert explicit.output_tokens > bounded.output_tokens

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
-from service.client import ClientError, Seq2SeqClient
+from service.client import Seq2SeqClient
+from tests.loadgen import Load, wait_metric
 from tests.redisproc import SilentServer, redis_server
 from tests.serverproc import REGISTRY, running_server
 
@@ -17,58 +16,10 @@ def sentence(n: int) -> str:
     return f"The old man sees {n} small dogs in the garden."
 
 
-class Load:
-    """Callers looping until stopped, each alternating a new text (a miss) with the text before
-    it (a hit); every failure is kept."""
-
-    def __init__(self, target: str) -> None:
-        self.target = target
-        self.calls = 0
-        self.failures: list[ClientError] = []
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run, args=(i,)) for i in range(CALLERS)]
-
-    def __enter__(self) -> Load:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=60)
-
-    def _run(self, caller: int) -> None:
-        with Seq2SeqClient(self.target, timeout=30) as client:
-            call = 0
-            while not self._stop.is_set():
-                n = caller + CALLERS * ((call + 1) // 2)  # 0, 1, 1, 2, 2, ...: new, then again
-                try:
-                    client.translate([sentence(n)], "en", "de")
-                except ClientError as exc:
-                    with self._lock:
-                        self.failures.append(exc)
-                with self._lock:
-                    self.calls += 1
-                call += 1
-
-    def wait_calls(self, more: int, timeout: float = 120) -> None:
-        target = self.calls + more
-        deadline = time.monotonic() + timeout
-        while self.calls < target:
-            assert time.monotonic() < deadline, f"only {self.calls} calls"
-            time.sleep(0.02)
-
-
-def wait_metric(server: object, name: str, predicate: object, timeout: float = 30) -> float:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = server.metric(name)  # type: ignore[attr-defined]
-        if predicate(value):  # type: ignore[operator]
-            return float(value)
-        assert time.monotonic() < deadline, f"{name} stayed at {value}"
-        time.sleep(0.05)
+def alternating(client: Seq2SeqClient, caller: int, call: int) -> None:
+    """Each caller alternates a new text (a miss) with the text before it (a hit)."""
+    n = caller + CALLERS * ((call + 1) // 2)  # 0, 1, 1, 2, 2, ...: new, then again
+    client.translate([sentence(n)], "en", "de")
 
 
 def test_redis_dying_under_load_fails_no_call_and_caching_resumes_when_it_returns(
@@ -77,7 +28,7 @@ def test_redis_dying_under_load_fails_no_call_and_caching_resumes_when_it_return
     with (
         redis_server(tmp_path) as redis,
         running_server(tmp_path, "--redis-url", redis.url, metrics=True, models=REGISTRY) as server,
-        Load(server.target) as load,
+        Load(server.target, alternating, CALLERS) as load,
     ):
         wait_metric(server, "s2s_cache_redis_up", lambda v: v == 1)
         load.wait_calls(64)

@@ -23,6 +23,7 @@ from tests.serverproc import (
 )
 
 SLOW = DecodingOptions(beam_size=8, min_length=300, max_length=300)
+UNBUDGETED = ("--max-request-cost", "100000000")  # SLOW x 32 texts is far over the budget
 TEXT = "The old man sees the small dog in the garden."
 
 
@@ -32,7 +33,7 @@ def small_queue_server(tmp_path: Path) -> Iterator[tuple[ServerProcess, int]]:
     metrics_port = free_port()
     with running_server(
         tmp_path,
-        *ONE_SLOT, *NO_CACHE, "--max-queue-requests", "1",
+        *ONE_SLOT, *NO_CACHE, *UNBUDGETED, "--max-queue-requests", "1",
         "--metrics-port", str(metrics_port),
         models=REGISTRY,
     ) as server:  # fmt: skip
@@ -81,10 +82,11 @@ def test_full_queue_rejects_at_once_with_a_retry_hint(
 
 @pytest.fixture
 def one_slot_server(tmp_path: Path) -> Iterator[tuple[ServerProcess, int]]:
+    """Deadline admission off: a short-deadline call is queued, and must expire unserved."""
     metrics_port = free_port()
     with running_server(
         tmp_path,
-        *ONE_SLOT, *NO_CACHE,
+        *ONE_SLOT, *NO_CACHE, *UNBUDGETED, "--no-deadline-admission",
         "--metrics-port", str(metrics_port),
         models=REGISTRY,
     ) as server:  # fmt: skip

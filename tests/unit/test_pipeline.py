@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
 from service import metrics
+from service.batching import BatchingConfig
 from service.config import Limits
-from service.errors import InvalidInput, ModelNotReady, RouteNotFound
+from service.errors import InvalidInput, ModelNotReady, Overloaded, RouteNotFound
 from service.pipeline import Pipeline
 from service.registry import Registry
-from service.types import DecodingOptions, GenerationRequest, Task
+from service.tokenization import Tokenizer
+from service.types import DecodingOptions, GenerationRequest, Segmentation, Task
 from tests.fakes import FakeEngine, manifest, served_with_fake_engine, settle, wait_until
 
 TEXT = "The dog sleeps."
@@ -123,3 +127,61 @@ def test_list_models_reports_each_model() -> None:
     registry = Registry([served_with_fake_engine(manifest(name=n)) for n in ("b", "a")])
     infos = Pipeline(registry, Limits()).list_models()
     assert [m.name for m in infos] == ["a", "b"]
+
+
+class RecordingTokenizer:
+    """Wraps a tokenizer and notes the thread each text is encoded on."""
+
+    def __init__(self, inner: Tokenizer) -> None:
+        self.inner = inner
+        self.threads: list[str] = []
+
+    def encode(self, text: str) -> list[str]:
+        self.threads.append(threading.current_thread().name)
+        return self.inner.encode(text)
+
+    def decode(self, tokens: list[str] | tuple[str, ...]) -> str:
+        return self.inner.decode(tokens)
+
+
+def recording(pipeline: Pipeline) -> RecordingTokenizer:
+    served = pipeline.registry.get("m")
+    wrapper = RecordingTokenizer(served.tokenizer)
+    served.tokenizer = wrapper  # type: ignore[assignment]
+    return wrapper
+
+
+async def test_big_requests_are_tokenized_off_the_event_loop(
+    setup: tuple[Pipeline, FakeEngine],
+) -> None:
+    pipeline, engine = setup
+    engine.gate.set()
+    tokenizer = recording(pipeline)
+    await pipeline.generate(translate(TEXT))
+    assert set(tokenizer.threads) == {threading.current_thread().name}  # a sentence: inline
+    tokenizer.threads.clear()
+    long = "The dog sleeps. " * 40  # 640 characters
+    whole = replace(translate(long, long, long, long), segmentation=Segmentation.NONE)
+    with pytest.raises(InvalidInput):  # over the fake model's 64 tokens, but tokenized first
+        await pipeline.generate(whole)
+    assert tokenizer.threads and all(t.startswith("plan") for t in tokenizer.threads)
+
+
+async def test_a_full_queue_refuses_before_tokenizing() -> None:
+    engine = FakeEngine(blocked=True)
+    config = BatchingConfig(max_queue_requests=1)
+    served = served_with_fake_engine(manifest(name="m"), engine, config=config)
+    registry = Registry([served])
+    await registry.start()
+    pipeline = Pipeline(registry, Limits(max_texts=4))
+    running = asyncio.create_task(pipeline.generate(translate(TEXT)))
+    await wait_until(lambda: engine.started == 1)
+    queued = asyncio.create_task(pipeline.generate(translate(TEXT)))
+    await wait_until(lambda: served.batcher.stats().queue_requests == 1)
+    tokenizer = recording(pipeline)
+    with pytest.raises(Overloaded):
+        await pipeline.generate(translate(TEXT))
+    assert tokenizer.threads == []  # refused before any text was tokenized
+    engine.gate.set()
+    await asyncio.gather(running, queued)
+    await registry.close(grace=5)

@@ -86,3 +86,58 @@ async def test_domain_errors_become_status_codes(setup: Setup) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await stub.Translate(request, timeout=10)
         assert info.value.code() == code
+
+
+async def test_the_interceptor_reads_requests_itself_and_wraps_streaming_rpcs() -> None:
+    """Malformed and oversize bodies get statuses; a server-streaming handler (health Watch)
+    runs through the same wrapper."""
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    server = grpc.aio.server(
+        interceptors=[ServiceInterceptor(max_request_bytes=1000)],
+        options=[("grpc.max_receive_message_length", 1000)],
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    pb_grpc.add_Seq2SeqServiceServicer_to_server(Seq2SeqServicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            raw = channel.unary_unary("/seq2seq.v1.Seq2SeqService/Translate")
+            with pytest.raises(grpc.aio.AioRpcError) as malformed:
+                await raw(b"\x0a\x02\xff\xfe", timeout=10)
+            assert malformed.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+            with pytest.raises(grpc.aio.AioRpcError) as oversize:
+                await raw(b"\x22\xe8\x07" + b"a" * 1000, timeout=10)
+            assert oversize.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+            watch = health_pb2_grpc.HealthStub(channel).Watch(
+                health_pb2.HealthCheckRequest(service=""), timeout=10
+            )
+            first = await watch.read()
+            assert first.status == health_pb2.HealthCheckResponse.SERVING
+            watch.cancel()
+    finally:
+        await server.stop(0)
+
+
+async def test_a_handler_that_aborts_keeps_its_status_and_logs_no_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    server = grpc.aio.server(interceptors=[ServiceInterceptor()])
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as unknown:
+                await stub.Check(health_pb2.HealthCheckRequest(service="nope"), timeout=10)
+        assert unknown.value.code() is grpc.StatusCode.NOT_FOUND  # health's own abort()
+    finally:
+        await server.stop(0)
+    captured = capsys.readouterr()
+    assert "rpc_internal_error" not in captured.out + captured.err

@@ -68,3 +68,11 @@ def test_batch_key_ignores_return_scores_and_unused_sampling_settings() -> None:
     sampled = ResolvedOptions(sampling_top_k=10, sampling_temperature=0.3)
     assert sampled.batch_key() != ResolvedOptions(sampling_top_k=10).batch_key()
     assert ResolvedOptions(sampling_top_k=10, seed=1).exclusive
+
+
+def test_from_pb_keeps_at_most_max_texts_and_remembers_how_many_were_sent() -> None:
+    msg = pb.TranslateRequest(texts=["a"] * 100_000, source_language="en", target_language="de")
+    request = GenerationRequest.from_translate_pb(msg, max_texts=64)
+    assert len(request.texts) == 64 and request.text_count == 100_000
+    small = GenerationRequest.from_summarize_pb(pb.SummarizeRequest(texts=["a", "b"]), max_texts=64)
+    assert small.texts == ("a", "b") and small.text_count == 2 and small.texts_sent is None

@@ -7,9 +7,11 @@ import pytest
 from service.config import Limits
 from service.errors import InvalidInput
 from service.types import DecodingOptions, GenerationRequest, ResolvedOptions, Task
-from service.validation import normalize_language, resolve_options, validate_request
+from service.validation import has_text, normalize_language, resolve_options, validate_request
 
-LIMITS = Limits(max_texts=4, max_text_chars=50, max_beam_size=8, max_length=512)
+LIMITS = Limits(
+    max_texts=4, max_text_chars=50, max_request_chars=100, max_beam_size=8, max_length=512
+)
 DEFAULTS = DecodingOptions(beam_size=4, max_length=128)
 
 
@@ -30,7 +32,9 @@ def fields_of(exc: pytest.ExceptionInfo[InvalidInput]) -> list[str]:
         (translate(("a",) * 5), "texts", "at most 4"),
         (translate(("ok", "  ")), "texts[1]", "empty"),
         (translate(("x" * 51,)), "texts[0]", "limit is 50"),
-        (translate(src=""), "source_language", "required"),
+        (translate(("x" * 40,) * 3), "texts", "120 characters together; the limit is 100"),
+        (translate(src="english!"), "source_language", "not a language code"),
+        (translate(tgt=""), "target_language", "required"),
         (translate(tgt="german!"), "target_language", "not a language code"),
     ],
 )
@@ -43,9 +47,14 @@ def test_request_shape_errors_name_the_field(
     assert phrase in str(exc.value)
 
 
+def test_an_empty_or_auto_source_language_asks_for_detection() -> None:
+    for src in ("", "auto", "AUTO"):
+        validate_request(translate(src=src), LIMITS)  # no violation: the pipeline detects it
+
+
 def test_all_violations_are_reported_together() -> None:
     with pytest.raises(InvalidInput) as exc:
-        validate_request(translate(("", ""), src="", tgt=""), LIMITS)
+        validate_request(translate(("", ""), src="e!", tgt=""), LIMITS)
     assert fields_of(exc) == ["texts[0]", "texts[1]", "source_language", "target_language"]
 
 
@@ -58,7 +67,7 @@ def test_all_violations_are_reported_together() -> None:
         (DecodingOptions(max_length=0), "options.max_length", "got 0"),
         (DecodingOptions(min_length=200), "options.min_length", "[0, 128]"),
         (DecodingOptions(length_penalty=-1.0), "options.length_penalty", "[0, 10]"),
-        (DecodingOptions(repetition_penalty=0.0), "options.repetition_penalty", "(0, 10]"),
+        (DecodingOptions(repetition_penalty=0.5), "options.repetition_penalty", "[1, 10], got 0.5"),
         (DecodingOptions(no_repeat_ngram_size=-1), "options.no_repeat_ngram_size", "got -1"),
         (DecodingOptions(num_hypotheses=5), "options.num_hypotheses", "at most beam_size (4)"),
         (DecodingOptions(num_hypotheses=0), "options.num_hypotheses", "[1, 8]"),
@@ -159,3 +168,49 @@ def test_server_cap_still_applies_when_the_model_allows_more() -> None:
             max_output=1000,
         )  # fmt: skip
     assert "[1, 512]" in exc.value.violations[0].description
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Hello.", True),
+        ("\u200bHello", True),
+        ("", False),
+        ("  \t\n", False),
+        ("\u200b\u200c\u200d", False),  # zero-width space and joiners
+        ("\x00\x00", False),  # NULs
+        ("\ufeff", False),  # a BOM
+        ("\u00ad \u2060", False),  # soft hyphen, word joiner
+        ("!", True),  # punctuation is text
+    ],
+)
+def test_texts_without_visible_characters_are_empty(text: str, expected: bool) -> None:
+    assert has_text(text) is expected
+
+
+@pytest.mark.parametrize(
+    "code", ["en\n", "en ", "e", "english-language-code-that-is-too-long-x", "de-"]
+)
+def test_language_codes_are_matched_whole(code: str) -> None:
+    with pytest.raises(InvalidInput, match="not a language code"):
+        validate_request(translate(src=code), LIMITS)
+
+
+def test_option_and_text_violations_come_together_each_field_once() -> None:
+    request = GenerationRequest(
+        Task.TRANSLATE, ("", "ok"),
+        DecodingOptions(beam_size=4, sampling_top_k=-1, repetition_penalty=0.5),
+        source_language="en", target_language="de",
+    )  # fmt: skip
+    with pytest.raises(InvalidInput) as exc:
+        validate_request(request, LIMITS)
+    assert fields_of(exc) == ["texts[0]", "options.repetition_penalty", "options.sampling_top_k"]
+
+
+def test_a_million_texts_are_counted_without_being_checked_one_by_one() -> None:
+    request = GenerationRequest(
+        Task.TRANSLATE, ("a",) * 4, DecodingOptions(), source_language="en",
+        target_language="de", texts_sent=1_300_000,
+    )  # fmt: skip
+    with pytest.raises(InvalidInput, match="got 1300000"):
+        validate_request(request, LIMITS)

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from service.cache.keys import RESULT_PREFIX, result_scope
+from service.cache.keys import ENCODER_PREFIX, RESULT_PREFIX, encoder_key, result_scope
 from service.manifest import SummarizationRoute, TranslationRoute
 from service.types import ResolvedOptions, Task
 
@@ -67,3 +67,17 @@ def test_options_that_cannot_change_the_output_share_the_key() -> None:
     # Scores are always stored; temperature and top-p only matter when sampling.
     assert key(options=ResolvedOptions(return_scores=True)) == key()
     assert key(options=ResolvedOptions(sampling_temperature=0.3)) == key()
+
+
+def test_encoder_keys_cover_the_revision_and_the_exact_token_ids_only() -> None:
+    revision = BASE["revision"]
+    ids = [48, 47, 20, 46, 3947, 1]
+    key_of = encoder_key
+    assert key_of(revision, ids) == key_of(revision, list(ids))  # stable
+    assert key_of(revision, ids).startswith(ENCODER_PREFIX)
+    assert len(key_of(revision, ids)) == len(ENCODER_PREFIX) + 64
+    assert key_of("sha256:" + "2" * 64, ids) != key_of(revision, ids)  # a new model revision
+    assert key_of(revision, ids[:-1]) != key_of(revision, ids)
+    assert key_of(revision, [*ids[:2], ids[3], ids[2], *ids[4:]]) != key_of(revision, ids)
+    assert key_of(revision, [1, 2 << 8]) != key_of(revision, [1 << 8, 2])  # ids, not bytes
+    assert not key_of(revision, ids).startswith(RESULT_PREFIX)

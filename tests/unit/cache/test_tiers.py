@@ -6,9 +6,11 @@ import asyncio
 
 import pytest
 
+from service.cache import build_caches
 from service.cache.breaker import CircuitBreaker, State
 from service.cache.memory import ENTRY_OVERHEAD, ByteLRU
 from service.cache.singleflight import LeaderFailed, SingleFlight
+from service.config import Settings
 from service.types import GeneratedText, Hypothesis
 
 
@@ -82,3 +84,29 @@ async def test_single_flight_tells_joiners_when_the_leader_failed() -> None:
     flights.lead("gone")
     flights.abort("gone")  # nobody joined: no "exception never retrieved" noise
     await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize(
+    ("mode", "results", "encoder"),
+    [("on", True, True), ("result", True, False), ("encoder", False, True), ("off", False, False)],
+)
+async def test_both_caches_share_one_redis_tier_and_keep_their_own_memory_budgets(
+    mode: str, results: bool, encoder: bool
+) -> None:
+    settings = Settings(
+        cache=mode,  # type: ignore[arg-type]
+        cache_memory_mb=2,
+        encoder_cache_memory_mb=3,
+        redis_url="redis://127.0.0.1:6379/0",
+    )
+    caches = build_caches(settings)
+    try:
+        assert (caches.results is not None) == results
+        assert (caches.encoder is not None) == encoder
+        assert (caches.redis is not None) == (results or encoder)  # one pool, breaker, monitor
+        for cache, mib in ((caches.results, 2), (caches.encoder, 3)):
+            if cache is not None:
+                assert cache.redis is caches.redis
+                assert cache.memory is not None and cache.memory.max_bytes == mib << 20
+    finally:
+        await caches.close()

@@ -89,3 +89,89 @@ def test_lengths_count_generated_tokens_even_with_a_target_prefix(
         tokens = output.hypotheses[0].tokens
         assert tokens[:2] == prefix
         assert len(tokens) == 2 + 5
+
+
+def test_each_text_is_cut_at_its_own_output_limit(
+    engine: CT2Engine, inputs: list[EngineInput]
+) -> None:
+    limits = [3, None, 7, 1]
+    capped = [EngineInput(i.source, (), n) for i, n in zip(inputs, limits, strict=True)]
+    options = ResolvedOptions(min_length=10, max_length=10)
+    outputs = engine.generate(capped, options)
+    assert [len(o.hypotheses[0].tokens) for o in outputs] == [3, 10, 7, 1]
+    streamed: dict[int, int] = {}
+    engine.generate(
+        capped, options, lambda i, o: streamed.__setitem__(i, len(o.hypotheses[0].tokens))
+    )
+    assert streamed == {0: 3, 1: 10, 2: 7, 3: 1}
+
+
+def test_greedy_decoding_stops_when_asked_and_beam_search_cannot(
+    engine: CT2Engine, inputs: list[EngineInput]
+) -> None:
+    forced = ResolvedOptions(min_length=200, max_length=200)
+    polls = 0
+
+    def stop_now() -> bool:
+        nonlocal polls
+        polls += 1
+        return True
+
+    stopped = engine.generate(inputs, forced, should_stop=stop_now)
+    assert polls >= 1
+    assert all(len(o.hypotheses[0].tokens) < 200 for o in stopped)  # ended early
+    beam = engine.generate(inputs[:1], ResolvedOptions(beam_size=2, min_length=20, max_length=20),
+                           should_stop=stop_now)  # fmt: skip
+    assert len(beam[0].hypotheses[0].tokens) == 20  # CTranslate2 takes no callback for beams
+
+
+def test_tokens_are_reported_as_generated_and_add_up_to_the_output(
+    engine: CT2Engine, inputs: list[EngineInput]
+) -> None:
+    options = ResolvedOptions(beam_size=1, max_length=64)
+    assert engine.steps_observable(options)
+    tokens: dict[int, list[str]] = {i: [] for i in range(len(inputs))}
+    outputs = engine.generate(inputs, options, on_token=lambda i, t: tokens[i].append(t))
+    for i, output in enumerate(outputs):
+        assert tokens[i] == list(output.hypotheses[0].tokens)
+    # With a forced prefix, only the generated tokens are reported.
+    prefix = inputs[0].source[:2]
+    forced = [EngineInput(inputs[0].source, prefix)]
+    seen: list[str] = []
+    (output,) = engine.generate(forced, options, on_token=lambda i, t: seen.append(t))
+    assert output.hypotheses[0].tokens[:2] == prefix
+    assert seen == list(output.hypotheses[0].tokens[2:])
+
+
+def test_stop_input_ends_one_input_and_the_others_finish(
+    engine: CT2Engine, inputs: list[EngineInput]
+) -> None:
+    """A caller that left stops costing decoding steps at once; its neighbours are unchanged."""
+    options = ResolvedOptions(beam_size=1, max_length=64)
+    plain = engine.generate(inputs, options)
+    steps = [0] * len(inputs)
+
+    def on_token(index: int, token: str) -> None:
+        steps[index] += 1
+
+    stopped = engine.generate(
+        inputs, options, on_token=on_token, stop_input=lambda i: i == 1 and steps[1] >= 2
+    )
+    # Stopped at the step after its second token: that step's token is its last.
+    assert steps[1] == 2
+    assert len(stopped[1].hypotheses[0].tokens) == 3 < len(plain[1].hypotheses[0].tokens)
+    for i in (0, 2, 3):
+        assert stopped[i].hypotheses[0].tokens == plain[i].hypotheses[0].tokens
+
+
+def test_beam_search_is_not_observable_and_ignores_the_hooks(
+    engine: CT2Engine, inputs: list[EngineInput]
+) -> None:
+    options = ResolvedOptions(beam_size=4, max_length=32)
+    assert not engine.steps_observable(options)
+    seen: list[str] = []
+    outputs = engine.generate(
+        inputs, options, on_token=lambda i, t: seen.append(t), stop_input=lambda i: True
+    )
+    assert not seen
+    assert all(len(o.hypotheses[0].tokens) > 2 for o in outputs)
