@@ -60,6 +60,11 @@ class FamilyConverter(ABC):
     family: ClassVar[str]
     model_types: ClassVar[tuple[str, ...]] = ()  # Hugging Face ``config.model_type`` values
     summary: ClassVar[str] = ""  # one line for ``s2s convert --help`` and the README
+    # The manifest's default segmentation: "auto" (sentences) suits natural-language models
+    # trained on sentences; a family whose inputs are not prose says "none".
+    segmentation: ClassVar[str] = "auto"
+    # Translation output limit relative to the input (Manifest.max_length_factor; 0 = off).
+    max_length_factor: ClassVar[float] = 2.0
 
     def load(self, source: Path, options: ConvertOptions) -> Checkpoint:
         """Read the checkpoint's configuration (``config.json`` unless the family says else)."""

@@ -30,7 +30,7 @@ from service.manifest import (
     compute_revision,
     write_manifest,
 )
-from service.types import DecodingOptions
+from service.types import DecodingOptions, Segmentation
 
 
 def convert_checkpoint(
@@ -77,6 +77,7 @@ def convert_checkpoint(
         "model_type": checkpoint.config.get("model_type", converter.family),
         "converted_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
         **converter.versions(),
+        **writer.versions(),
     }
 
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +99,8 @@ def convert_checkpoint(
             provenance=provenance,
             languages=languages,
             max_decoder_positions=positions,
+            segmentation=Segmentation(converter.segmentation),
+            max_length_factor=converter.max_length_factor,
         )
         write_manifest(scratch, manifest)
         smoke_test(scratch, writer)

@@ -46,6 +46,10 @@ class EngineWriter(ABC):
     def vocabularies(self, model_dir: Path) -> tuple[list[str], list[str]]:
         """The engine's (source, target) vocabularies: token at each id."""
 
+    def versions(self) -> dict[str, str]:
+        """Library versions the manifest's provenance records for this engine."""
+        return {}
+
 
 class CTranslate2Writer(EngineWriter):
     engine = "ctranslate2"
@@ -124,6 +128,11 @@ class TorchWriter(EngineWriter):
 
         tokens = torch_vocabulary(model_dir)
         return tokens, tokens
+
+    def versions(self) -> dict[str, str]:
+        import torch
+
+        return {"torch": str(torch.__version__)}
 
 
 WRITERS: dict[str, EngineWriter] = {w.engine: w for w in (CTranslate2Writer(), TorchWriter())}

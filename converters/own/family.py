@@ -31,6 +31,12 @@ from service.manifest import TokenizerSpec
 
 class PyTorchTransformerConverter(FamilyConverter):
     family = "pytorch-transformer"
+    # Own models are trained on whatever their authors chose (digit strings, code, ...):
+    # sentence segmentation would copy a digit-only input through unchanged.
+    segmentation = "none"
+    # Their source and target tokenizations need not be alike (a 4-digit piece in, 4 digits
+    # out), so an output limit relative to the input would cut correct answers short.
+    max_length_factor = 0.0
     summary = (
         "your own PyTorch encoder-decoder: torch.nn.Transformer or a pre-norm fused-QKV "
         "model (state dict + --config model.json)"
