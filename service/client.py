@@ -20,10 +20,10 @@ from grpc_status import rpc_status
 
 from service.api import seq2seq_pb2 as pb
 from service.api import seq2seq_pb2_grpc as pb_grpc
+from service.model_info import ModelInfo
 from service.types import (
     DecodingOptions,
     GenerationResult,
-    ModelInfo,
     Segmentation,
     StreamEvent,
     Truncation,

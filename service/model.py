@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from service.batching import Batcher
 from service.engines.base import Engine, EngineInput, EngineOutput
 from service.manifest import Manifest, TranslationRoute
+from service.model_info import ModelInfo
 from service.routing import Route
 from service.tokenization import Tokenizer
-from service.types import GeneratedText, Hypothesis, ModelInfo, ResolvedOptions
+from service.types import GeneratedText, Hypothesis, ResolvedOptions
 
 
 @dataclass(slots=True)

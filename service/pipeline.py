@@ -33,13 +33,13 @@ from service.documents.plan import Plan, Unit, plan_summaries, plan_translation
 from service.documents.streaming import StreamAssembler
 from service.errors import FieldViolation, InvalidInput, ModelNotReady
 from service.model import ServedModel
+from service.model_info import ModelInfo
 from service.registry import Registry
 from service.routing import Route
 from service.types import (
     GeneratedText,
     GenerationRequest,
     GenerationResult,
-    ModelInfo,
     ResolvedOptions,
     Segmentation,
     StreamEvent,

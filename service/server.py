@@ -47,8 +47,9 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Seq2SeqService"].full_name
 LIVENESS_SERVICE = "liveness"
 
 # Shutdown: queued and running work still unanswered this long before the grace period ends is
-# answered UNAVAILABLE ("retry on another replica"), so callers hear back before gRPC cancels.
-ANSWER_RESERVE_S = 0.5
+# answered UNAVAILABLE ("retry on another replica"), so callers hear back before gRPC cancels
+# (half a short grace period at most). Half a second proved too tight on a busy 2-core host.
+ANSWER_RESERVE_S = 1.0
 # What the process may take beyond --grace-seconds to exit (documented; deploy/ sets
 # stop_grace_period / terminationGracePeriodSeconds to at least grace + this).
 SHUTDOWN_MARGIN_S = 2.0
@@ -238,7 +239,7 @@ class Server:
         # gRPC refuses new calls at once and cancels what still runs after `grace`; the batchers
         # finish what they hold, and answer the rest UNAVAILABLE just before that.
         draining = (
-            self.registry.drain(max(0.0, grace - ANSWER_RESERVE_S))
+            self.registry.drain(max(0.0, grace - min(ANSWER_RESERVE_S, grace / 2)))
             if self.registry is not None
             else asyncio.sleep(0)
         )

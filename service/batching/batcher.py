@@ -17,12 +17,11 @@ something changes (a submit, a finished batch, a timer); one future per request,
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import count
-from typing import Any, cast
+from typing import cast
 
 import structlog
 
@@ -32,6 +31,7 @@ from service.batching.observer import BatcherStats, BatchObserver, NullObserver
 from service.batching.pending import PendingRequest, Progress, RunningBatch, owner
 from service.batching.policy import ReturningCallers, pick
 from service.batching.queue import GroupedQueue, Item
+from service.batching.worker import WakeTimer, run_batch
 from service.engines.base import Engine, EngineInput, EngineOutput
 from service.errors import DeadlineExpired, ShuttingDown
 from service.types import ResolvedOptions
@@ -66,8 +66,7 @@ class Batcher:
         self._running: set[RunningBatch] = set()
         self._running_texts = 0
         self._dispatch_scheduled = False
-        self._wait_timer: asyncio.TimerHandle | None = None
-        self._wait_when = 0.0
+        self._timer: WakeTimer | None = None  # wakes a slot waiting for returning callers
         self._gate = Gate(
             self._queue, config, name=name, slots=self._slots, refused=self._on_refused
         )
@@ -79,6 +78,7 @@ class Batcher:
         if self._loop is not None:
             return
         self._loop = asyncio.get_running_loop()
+        self._timer = WakeTimer(self._loop, self._dispatch)
         self._executor = ThreadPoolExecutor(
             max_workers=self._slots, thread_name_prefix=f"batcher-{self.name}"
         )
@@ -104,7 +104,7 @@ class Batcher:
             except TimeoutError:
                 finished = False
                 self._abandon_all()
-        self._cancel_wait_timer()
+        self._wake().cancel()
         executor, self._executor = self._executor, None
         if executor is None:  # the other close() got there first
             return
@@ -271,7 +271,7 @@ class Batcher:
             )
             if choice.group is None:
                 if choice.wait_until is not None:
-                    self._arm_wait_timer(choice.wait_until)
+                    self._wake().arm(choice.wait_until)
                 break
             taken = queue.take(choice.group, choice.max_texts, config.max_batch_tokens, now)
             for entry in taken.expired:
@@ -280,7 +280,7 @@ class Batcher:
                 self._launch(taken.items, taken.tokens, taken.padded_tokens, taken.work, now)
         if not queue.texts:
             queue.compact()
-            self._cancel_wait_timer()
+            self._wake().cancel()
         self._check_drained()
 
     def _launch(self, items: list[Item], tokens: int, padded: int, work: float, now: float) -> None:
@@ -298,7 +298,17 @@ class Batcher:
         self._running.add(batch)
         self._running_texts += len(items)
         assert self._executor is not None
-        self._executor.submit(self._run, batch)
+        assert self._loop is not None
+        self._executor.submit(
+            run_batch,
+            self.engine,
+            batch,
+            self._loop,
+            early_return=self.config.early_return,
+            deliver_one=self._deliver_one,
+            deliver_token=self._deliver_token,
+            finish=self._finish_batch,
+        )
         try:
             observe = self.observer.on_queue_wait
             for item in items:
@@ -309,62 +319,9 @@ class Batcher:
             for request in requests:
                 request.launched()
 
-    def _arm_wait_timer(self, due: float) -> None:
-        if self._wait_timer is not None:
-            if self._wait_when <= due:
-                return
-            self._wait_timer.cancel()
-        assert self._loop is not None
-        self._wait_when = due
-        self._wait_timer = self._loop.call_at(
-            self._loop.time() + (due - time.monotonic()), self._on_wait_timer
-        )
-
-    def _on_wait_timer(self) -> None:
-        self._wait_timer = None
-        self._dispatch()
-
-    def _cancel_wait_timer(self) -> None:
-        if self._wait_timer is not None:
-            self._wait_timer.cancel()
-            self._wait_timer = None
-
-    # ------------------------------------------------------------------ worker side
-
-    def _run(self, batch: RunningBatch) -> None:
-        """Worker thread: one engine call; results go back to the loop thread."""
-        loop = self._loop
-        assert loop is not None
-
-        items = batch.items
-
-        def on_output(index: int, output: EngineOutput) -> None:
-            _post(loop, self._deliver_one, batch, index, output)
-
-        def on_token(index: int, token: str) -> None:
-            progress = owner(items[index]).progress
-            if progress is not None and progress.on_token is not None:
-                _post(loop, self._deliver_token, batch, index, token)
-
-        def stop_input(index: int) -> bool:
-            return owner(items[index]).done  # a bool read: safe from this thread
-
-        listened = batch.listened
-        callback = on_output if self.config.early_return or listened else None
-        started = time.perf_counter()
-        try:
-            outputs = self.engine.generate(
-                [i.input for i in items],
-                batch.options,
-                callback,
-                batch.stop.is_set if batch.stoppable else None,
-                on_token=on_token if listened else None,
-                stop_input=stop_input if listened else None,
-            )
-        except BaseException as exc:  # the slot must be given back whatever happened
-            _post(loop, self._finish_batch, batch, None, exc, time.perf_counter() - started)
-        else:
-            _post(loop, self._finish_batch, batch, outputs, None, time.perf_counter() - started)
+    def _wake(self) -> WakeTimer:
+        assert self._timer is not None, "the batcher is started"
+        return self._timer
 
     # ------------------------------------------------------------------ results (loop thread)
 
@@ -445,9 +402,3 @@ class Batcher:
 
 def _by_tokens(item: Item) -> int:
     return item.tokens
-
-
-def _post(loop: asyncio.AbstractEventLoop, callback: Callable[..., Any], *args: Any) -> None:
-    """Hand a result to the loop thread; a loop closed meanwhile means nobody is waiting."""
-    with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(callback, *args)
