@@ -75,6 +75,8 @@ def _servers(
     with ExitStack() as stack:
         running = {}
         for label, (variant, compute, cache) in SERVERS.items():
+            if variant not in model.registries:  # an engine left out (--encoder-engines)
+                continue
             if device == "cuda":
                 compute = GPU_COMPUTE[compute if variant == "torch" else f"ct2 {compute}"]
             flags = ["--cache", "encoder" if cache else "off", "--compute-type", compute]
@@ -113,7 +115,7 @@ def _single(
     encoder_s: dict[str, float] = {}
     decoder_s: dict[str, float] = {}
     modes = []
-    for label in SERVERS:
+    for label in running:
         modes += [f"{label}: miss", f"{label}: hit"] if label.endswith("cache") else [label]
     before = {
         label: (_phase(s, "encoder"), _phase(s, "decoder")) for label, (s, _) in running.items()
@@ -183,7 +185,7 @@ def run_encoder_section(
     n = args.encoder_documents
     model = load_or_build(
         ModelSpec(), documents=3 * n, tokens=args.encoder_tokens, cache=args.cache,
-        progress=progress,
+        progress=progress, engines=tuple(args.encoder_engines.split(",")),
     )  # fmt: skip
     # Each pass gets documents no server has seen (a suffix would not do: the bench vocabulary
     # has no digits, so "text 16" and "text 32" are the same encoder input).
@@ -193,6 +195,7 @@ def run_encoder_section(
         k_way = _k_way(running, docs[2], progress)
     return {
         "model": model.name,
+        "device": args.device,
         "input_tokens": model.tokens,
         "documents": n,  # per pass (16 out, 32 out, k option sets), each new to the servers
         "single": single,
@@ -227,8 +230,9 @@ def _targets(single: list[dict[str, Any]]) -> dict[str, Any]:
 def encoder_markdown(section: dict[str, Any]) -> list[str]:
     lines = [
         "",
-        f"#### Encoder-output cache ({section['model']}, {section['input_tokens']}-token inputs, "
-        f"{section['documents']} documents per pass, C=1, forced output length, modes interleaved)",
+        f"#### Encoder-output cache ({section['model']} on {section.get('device', 'cpu')}, "
+        f"{section['input_tokens']}-token inputs, {section['documents']} documents per pass, "
+        "C=1, forced output length, modes interleaved)",
         "",
         "| mode | out tokens | mean ms | p50 ms | encoder ms | decoder ms | encoder share |",
         "|---|---:|---:|---:|---:|---:|---:|",

@@ -21,6 +21,7 @@ Progress = Callable[[str], None]
 # (registry folder, --engine, --quantization): one model per registry, served one at a time.
 VARIANTS = (("torch", "torch", "float32"), ("ct2-float32", "ctranslate2", "float32"),
             ("ct2-int8", "ctranslate2", "int8"))  # fmt: skip
+ENGINES = ("ctranslate2", "torch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,15 +35,19 @@ class EncoderBenchModel:
 
 def load_or_build(
     spec: ModelSpec, *, documents: int, tokens: int, cache: Path = DEFAULT_CACHE,
-    progress: Progress = print,
+    progress: Progress = print, engines: tuple[str, ...] = ENGINES,
 ) -> EncoderBenchModel:  # fmt: skip
+    """``engines`` picks the variants: a GPU whose CUDA CTranslate2's wheels cannot load (they
+    link CUDA 12's cuBLAS) builds and serves the torch one alone."""
     root = cache / f"{spec.name}-{spec.digest()}-encoder"
     marker = root / "done.json"
+    variants = [v for v in VARIANTS if v[1] in engines]
     if marker.is_file():
         done = json.loads(marker.read_text())
-        if done["documents"] > documents and done["tokens"] == tokens:
+        built = set(done.get("engines", ENGINES))
+        if done["documents"] > documents and done["tokens"] == tokens and built >= set(engines):
             progress(f"encoder model: cached at {root}")
-            return _load(spec, root, documents, tokens)
+            return _load(spec, root, documents, tokens, variants)
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
@@ -54,7 +59,7 @@ def load_or_build(
         "translation": [{"source_language": SOURCE_LANGUAGE, "target_language": TARGET_LANGUAGE}],
         "description": "randomly initialised Marian-base for `python -m bench --encoder-only`",
     }
-    for variant, engine, quantization in VARIANTS:
+    for variant, engine, quantization in variants:
         progress(f"encoder model: converting for {engine} {quantization}")
         convert(
             hf_dir, root / variant / spec.name, quantization=quantization, name=spec.name,
@@ -63,13 +68,17 @@ def load_or_build(
     shutil.rmtree(hf_dir)
     texts = _documents(spm_file, sampler, documents + 1, tokens)  # the last one warms up
     (root / "documents.json").write_text(json.dumps(texts, indent=0) + "\n")
-    marker.write_text(json.dumps({"documents": len(texts), "tokens": tokens}))
-    return _load(spec, root, documents, tokens)
+    done = {"documents": len(texts), "tokens": tokens, "engines": sorted(engines)}
+    marker.write_text(json.dumps(done))
+    return _load(spec, root, documents, tokens, variants)
 
 
-def _load(spec: ModelSpec, root: Path, documents: int, tokens: int) -> EncoderBenchModel:
+def _load(
+    spec: ModelSpec, root: Path, documents: int, tokens: int,
+    variants: list[tuple[str, str, str]],
+) -> EncoderBenchModel:  # fmt: skip
     texts = json.loads((root / "documents.json").read_text())
-    registries = {variant: root / variant for variant, _, _ in VARIANTS}
+    registries = {variant: root / variant for variant, _, _ in variants}
     return EncoderBenchModel(spec.name, registries, tuple(texts[:documents]), tokens, texts[-1])
 
 

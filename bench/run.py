@@ -96,6 +96,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--encoder-documents", type=int, default=24, help="documents per mode")
     parser.add_argument("--encoder-tokens", type=int, default=400, help="tokens per document")
     parser.add_argument(
+        "--encoder-engines", default="torch,ctranslate2",
+        help="engines of the encoder section ('torch' alone where CTranslate2 cannot use the GPU)",
+    )  # fmt: skip
+    parser.add_argument(
         "--agreement", action="store_true",
         help="only measure torch vs CTranslate2 and cached vs uncached agreement (demo model)",
     )  # fmt: skip

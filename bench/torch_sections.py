@@ -40,17 +40,24 @@ def _command(args: argparse.Namespace) -> str:
         parts.append("--agreement")
     if args.encoder_only:
         parts += ["--encoder-only", f"--encoder-documents {args.encoder_documents}"]
+        if args.device != "cpu":
+            parts += [f"--device {args.device}", f"--encoder-engines {args.encoder_engines}"]
     return " ".join(parts)
 
 
 def _versions() -> dict[str, str]:
-    import ctranslate2
     import torch
     import transformers
 
+    try:  # absent where the torch engine runs alone (a GPU without CUDA 12's cuBLAS)
+        import ctranslate2
+
+        ct2 = ctranslate2.__version__
+    except ImportError:
+        ct2 = "not installed"
     return {
         "python": platform.python_version(),
-        "ctranslate2": ctranslate2.__version__,
+        "ctranslate2": ct2,
         "torch": str(torch.__version__),
         "transformers": transformers.__version__,
     }
