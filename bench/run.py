@@ -63,6 +63,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--cache-concurrency", default="1,128", help="C values of the cache section"
     )
     parser.add_argument(
+        "--cache-repeats", type=int, default=3,
+        help="alternating runs of 'cache off' and '0%% hits' at each C (compared by median)",
+    )  # fmt: skip
+    parser.add_argument(
         "--family", default="marian", choices=parse_families("all"),
         help="the model family of the main run (default marian; each built at Marian-base size)",
     )  # fmt: skip
@@ -108,6 +112,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.seconds, args.warmup, args.overload_seconds = 2.0, 0.5, 3.0
         args.documents_seconds = 4.0
+        args.cache_repeats = 1
         args.encoder_documents = min(args.encoder_documents, 6)
     args.compute_type = args.compute_type or ("int8" if args.device == "cpu" else "int8_float16")
     args.concurrency = [int(c) for c in args.concurrency.split(",")]

@@ -103,8 +103,12 @@ class FamilyConverter(ABC):
         return None
 
     def versions(self) -> dict[str, str]:
-        import ctranslate2
-
+        """Library versions the manifest records; a torch-engine conversion needs no
+        CTranslate2 (e.g. on a GPU whose CUDA its wheels cannot load), so it may be absent."""
+        try:
+            import ctranslate2
+        except ImportError:
+            return {}
         return {"ctranslate2": ctranslate2.__version__}
 
 
