@@ -30,10 +30,6 @@ from service.errors import DeadlineUnmeetable, InvalidInput, Overloaded
 from service.types import ResolvedOptions
 
 LENGTH_SCALE = 64.0  # see the module doc
-# Engine calls expected to take at least this long get a stop check (`Engine.generate`'s
-# ``should_stop``): polling it costs the engine thread the GIL at every token, which is not worth
-# paying for calls that end sooner anyway.
-STOPPABLE_AFTER_S = 0.25
 MAX_RETRY_AFTER_MS = 10_000
 # A request is admitted only if its estimated finish leaves this share of its time unused: the
 # estimate comes from batches measured a moment ago, and a burst of arrivals (tokenizing,
@@ -165,9 +161,12 @@ class Gate:
         return costs, work
 
     def stoppable(self, work: float) -> bool:
-        """Whether an engine call of ``work`` is expected to run long enough to poll a stop."""
+        """Whether an engine call of ``work`` is expected to run long enough to be worth a stop
+        check (`Engine.generate`'s ``should_stop``): polling it costs the engine thread the GIL
+        at every token (`BatchingConfig.stop_check_after_ms`)."""
+        after_s = self._config.stop_check_after_ms / 1000
         rate = self.rate.drain or self.rate.peak
-        return rate <= 0 or work / rate >= STOPPABLE_AFTER_S
+        return after_s <= 0 or rate <= 0 or work / rate >= after_s
 
     def _finish_in(
         self, running: Iterable[RunningBatch], own: float, texts: int, now: float

@@ -34,7 +34,9 @@ LONG_GREEDY = pb.DecodingOptions(min_length=512, max_length=512)
 def one_slot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     with running_server(
         tmp_path_factory.mktemp("one-slot"), *ONE_SLOT, *NO_CACHE, "--max-request-cost", "10000000",
-        models=REGISTRY, metrics=True,
+        # The demo model's longest greedy call takes ~0.4 s, below the default 1 s after which
+        # calls poll for departed callers: poll on every call here.
+        "--stop-check-after-ms", "0", models=REGISTRY, metrics=True,
     ) as server:  # fmt: skip
         yield server
 
