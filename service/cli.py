@@ -245,8 +245,9 @@ def _run_client(args: argparse.Namespace) -> int:
             return 0
     except ClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        for field, description in exc.field_violations:
-            print(f"  {field}: {description}", file=sys.stderr)
+        for field, description in exc.field_violations:  # those the bounded message left out
+            if f"{field}: {description}" not in exc.message:
+                print(f"  {field}: {description}", file=sys.stderr)
         return 1
     except (OSError, ValueError) as exc:  # unreadable certificate or token files
         print(f"error: {exc}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -49,6 +50,21 @@ def test_bad_input_exits_non_zero_with_the_field_named(demo_server: ServerProces
                "--beam", "0", "The dog sleeps.")  # fmt: skip
     assert proc.returncode == 1
     assert "beam_size" in proc.stderr and "Traceback" not in proc.stderr
+    # said once: a violation the message already names is not repeated below it
+    assert proc.stderr.count("options.beam_size: must be in [1, 8], got 0") == 1, proc.stderr
+
+
+def test_violations_the_bounded_message_leaves_out_are_listed(demo_server: ServerProcess) -> None:
+    over_long = "The dog sleeps in the garden and the cat sleeps on the chair. " * 60
+    texts = [f"{over_long}{i}" for i in range(12)]
+    proc = s2s("translate", "--target", demo_server.target, "--from", "en", "--to", "de",
+               "--segmentation", "none", *texts)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    # the server details the first ten and counts the rest; the CLI shows each of them whole,
+    # once (in the bounded message, or below it when the message was cut short)
+    whole = re.findall(r"texts\[(\d+)\]: is \d+ tokens long [^\n]*?segmentation AUTO", proc.stderr)
+    assert sorted(map(int, whole)) == list(range(10)), proc.stderr
+    assert "and 2 more violations" in proc.stderr, proc.stderr
 
 
 THREE_PARAGRAPHS = (
